@@ -1,0 +1,180 @@
+"Tests of the engine in toymodels.core: configs, data, model, loss, training and metrics."
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from toymodels.core import (ModelConfig, TrainConfig, ToyModel, dimensionality, evaluate_loss, feature_norms,
+                            loss_per_instance, n_represented, sample_features, superposition, train)
+
+
+# ---------------------------------------------------------------- configs
+def test_configs_round_trip_and_are_hashable():
+    cfg = ModelConfig(n_feats=4, d_hidden=2, n_inst=3, density=[[0.1] * 4, [0.2] * 4, [1.0] * 4], importance=[1, 0.5, 0.25, 0.125])
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    assert hash(cfg) == hash(ModelConfig.from_dict(cfg.to_dict()))
+    tcfg = TrainConfig(steps=10, batch_size=8, lr=0.01, schedule="cosine", optimizer="adam", seed=3)
+    assert TrainConfig.from_dict(tcfg.to_dict()) == tcfg
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.n_feats = 3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(n_feats=0), "n_feats must be an integer >= 1"),
+    (dict(d_hidden=-1), "d_hidden must be an integer >= 1"),
+    (dict(n_inst=2.5), "n_inst must be an integer >= 1"),
+    (dict(density=0.0), "density must lie in (0.0, 1.0]"),
+    (dict(density=1.5), "density must lie in (0.0, 1.0]"),
+    (dict(density=float("nan")), "density must be finite"),
+    (dict(importance=-0.1), "importance must lie in [0.0, inf)"),
+    (dict(importance=float("inf")), "importance must be finite"),
+    (dict(activation="tanh"), "activation must be one of"),
+    (dict(n_feats=3, density=[0.5, 0.5]), "does not broadcast"),
+    (dict(init_scale=0.0), "init_scale must be a finite number > 0"),
+])
+def test_model_config_rejects_bad_values(kwargs, message):
+    with pytest.raises(ValueError) as e:
+        ModelConfig(**kwargs)
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(steps=0), "steps must be an integer >= 1"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1"),
+    (dict(lr=0.0), "lr must be > 0"),
+    (dict(lr=float("nan")), "lr must be a finite number"),
+    (dict(weight_decay=-1.0), "weight_decay must be >= 0"),
+    (dict(momentum=1.0), "momentum must lie in [0, 1)"),
+    (dict(schedule="step"), "schedule must be one of"),
+    (dict(optimizer="lion"), "optimizer must be one of"),
+    (dict(engine="jax"), "engine must be one of"),
+    (dict(device="tpu9"), "device must be a torch device"),
+    (dict(seed=-1), "seed must be an integer >= 0"),
+])
+def test_train_config_rejects_bad_values(kwargs, message):
+    with pytest.raises(ValueError) as e:
+        TrainConfig(**kwargs)
+    assert message in str(e.value)
+
+
+# ---------------------------------------------------------------- data
+def test_sparsity_mask_is_drawn_per_sample_instance_and_feature():
+    "Would catch the per-batch mask bug: within ONE batch each feature's non-zero fraction matches its density."
+    density = torch.tensor([[0.1, 0.3, 0.9], [0.5, 0.5, 0.5]])
+    x = sample_features(density, 4096, torch.Generator().manual_seed(0))
+    frac = (x != 0).float().mean(dim=1)  # (inst, feats), within a single batch
+    assert torch.allclose(frac, density, atol=0.03)
+    mask = x != 0
+    # masks differ across samples, across instances of equal density, and across features of equal density
+    assert (mask[0, 1:, 1] != mask[0, :-1, 1]).any()
+    assert (mask[1, :, 0] != mask[1, :, 1]).float().mean() > 0.4  # independent features: P(differ) = 0.5
+    assert (mask[1, :, 0] != mask[0, :, 0]).any()
+    # independence between two features of the same sample: P(both on) = p0 * p1
+    both = (mask[1, :, 0] & mask[1, :, 2]).float().mean()
+    assert abs(both - 0.25) < 0.03
+
+
+def test_sample_values_are_uniform_when_active():
+    x = sample_features(torch.tensor([[0.2]]), 200_000, torch.Generator().manual_seed(1))
+    nz = x[x != 0]
+    assert abs(nz.mean() - 0.5) < 0.005 and abs(nz.var() - 1 / 12) < 0.002
+    assert nz.min() >= 0 and nz.max() < 1
+
+
+# ---------------------------------------------------------------- model and loss
+def test_forward_matches_the_equation():
+    cfg = ModelConfig(n_feats=3, d_hidden=2, n_inst=2)
+    m = ToyModel(cfg, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        m.b.copy_(torch.tensor([[0.1, -0.2, 0.0], [0.0, 0.3, -0.5]]))
+    x = m.sample(5, torch.Generator().manual_seed(1))
+    for k in range(2):
+        W = m.W[k].T  # paper layout (m x n)
+        expected = torch.relu(x[k] @ W.T @ W + m.b[k])
+        assert torch.allclose(m(x)[k], expected, atol=1e-6)
+
+
+def test_loss_exact_value_and_instances_are_independent():
+    x = torch.tensor([[[1.0, 0.0]], [[0.5, 0.5]]])  # (inst=2, batch=1, feats=2)
+    x_hat = torch.zeros_like(x)
+    imp = torch.tensor([[1.0, 2.0], [1.0, 0.0]])
+    assert torch.allclose(loss_per_instance(x_hat, x, imp), torch.tensor([0.5, 0.125]))
+    # gradient of the summed loss w.r.t. instance 0 does not depend on instance 1's weights
+    cfg = ModelConfig(n_feats=4, d_hidden=2, n_inst=2, density=0.5)
+    m = ToyModel(cfg, torch.Generator().manual_seed(0))
+    xb = m.sample(64, torch.Generator().manual_seed(2))
+    loss_per_instance(m(xb), xb, m.importance).sum().backward()
+    g0 = m.W.grad[0].clone()
+    with torch.no_grad():
+        m.W[1] += 1.0
+    m.W.grad = None
+    loss_per_instance(m(xb), xb, m.importance).sum().backward()
+    assert torch.equal(m.W.grad[0], g0)
+
+
+def test_initialisation_does_not_depend_on_number_of_instances():
+    std = lambda n_inst: ToyModel(ModelConfig(n_feats=20, d_hidden=5, n_inst=n_inst), torch.Generator().manual_seed(0)).W.std().item()
+    expected = math.sqrt(2 / 25)
+    assert abs(std(1) - expected) < 0.25 * expected
+    assert abs(std(2000) - expected) < 0.01 * expected
+
+
+def test_evaluate_loss_of_zero_model_is_exact():
+    # W = 0, b = 0: x' = 0, loss = mean_i I_i E[x_i^2] = mean_i I_i p_i / 3
+    cfg = ModelConfig(n_feats=2, d_hidden=1, density=[0.5, 1.0], importance=[1.0, 3.0])
+    m = ToyModel.from_weights(cfg, torch.zeros(1, 2, 1), torch.zeros(1, 2))
+    expected = (1.0 * 0.5 / 3 + 3.0 * 1.0 / 3) / 2
+    assert abs(evaluate_loss(m, n_samples=2**18).item() - expected) < 0.005 * expected
+
+
+# ---------------------------------------------------------------- training
+def test_training_is_deterministic_and_seeded():
+    cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=3, density=0.1)
+    t = TrainConfig(steps=50, batch_size=64, engine="torch")
+    a, b = train(cfg, t, progress=False), train(cfg, t, progress=False)
+    assert torch.equal(a.W, b.W) and torch.equal(a.b, b.b)
+    c = train(cfg, dataclasses.replace(t, seed=1), progress=False)
+    assert not torch.equal(a.W, c.W)
+    assert a.losses.shape == (2, 3) and a.log_steps.tolist() == [0, 49]
+
+
+def test_linear_model_reaches_the_analytic_optimum():
+    """Linear model, n=2, m=1, dense, I = (1, 0.1): the optimum embeds feature 0 and predicts the mean of feature 1.
+    Its loss is I_1 Var[x_1] / n = 0.1 * (1/3 - 1/4) / 2."""
+    cfg = ModelConfig(n_feats=2, d_hidden=1, n_inst=4, activation="linear", importance=[1.0, 0.1])
+    r = train(cfg, TrainConfig(steps=3000, batch_size=1024, lr=1e-2, weight_decay=0.0, engine="torch"), progress=False)
+    norms = feature_norms(r.W)
+    assert torch.allclose(norms[:, 0], torch.ones(4), atol=0.03)
+    assert (norms[:, 1] < 0.05).all()
+    assert torch.allclose(r.b[:, 1], torch.full((4,), 0.5), atol=0.03)
+    optimum = 0.1 * (1 / 3 - 1 / 4) / 2
+    loss = evaluate_loss(r.model, n_samples=2**18)
+    assert ((loss - optimum).abs() < 0.03 * optimum).all(), (loss, optimum)
+
+
+def test_non_finite_loss_stops_training():
+    cfg = ModelConfig(n_feats=5, d_hidden=2)
+    with pytest.raises(FloatingPointError, match="non-finite loss"):
+        train(cfg, TrainConfig(steps=20, lr=1e6, optimizer="sgd", engine="torch"), progress=False)
+
+
+def test_device_argument_overrides_config():
+    cfg = ModelConfig(n_feats=3, d_hidden=2)
+    r = train(cfg, TrainConfig(steps=2, batch_size=4, engine="torch", device="meta"), progress=False, device="cpu")
+    assert r.W.device.type == "cpu"
+
+
+# ---------------------------------------------------------------- metrics
+def test_metrics_on_hand_made_weights():
+    s = 1 / math.sqrt(2)
+    W = torch.tensor([[[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]],          # orthogonal, one unused
+                      [[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]],         # antipodal pair + dedicated
+                      [[1.0, 0.0], [s, s], [0.0, 0.3]]])             # 45 degrees
+    assert torch.allclose(feature_norms(W)[0], torch.tensor([1.0, 2.0, 0.0]))
+    assert torch.allclose(superposition(W)[1], torch.tensor([1.0, 1.0, 0.0]), atol=1e-6)
+    assert torch.allclose(dimensionality(W)[1], torch.tensor([0.5, 0.5, 1.0]), atol=1e-6)
+    assert torch.allclose(dimensionality(W)[0], torch.tensor([1.0, 1.0, 0.0]), atol=1e-6)
+    # feature 0 of instance 2: (W0_hat . W1)^2 + (W0_hat . W2)^2 = 0.5 + 0
+    assert abs(superposition(W)[2, 0].item() - 0.5) < 1e-6
+    assert n_represented(W).tolist() == [2, 3, 2]
