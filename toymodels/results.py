@@ -82,6 +82,7 @@ def _atomic_write(path: Path, write: Callable) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f); f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; results are ordinary readable files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
