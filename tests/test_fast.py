@@ -1,0 +1,110 @@
+"""Tests of the compiled CPU engine (toymodels.fast): gradient, determinism, statistics against the torch engines."""
+import sys
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+import torch
+
+from toymodels.core import (ModelConfig, ToyModel, TrainConfig, evaluate_loss, loss_per_instance, resolve_engine,
+                            sample_features, train)
+from toymodels.fast import grad, sample_batch, train_fast
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from reference import train_reference  # noqa: E402
+
+
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+@pytest.mark.parametrize("tile", [None, 32])
+def test_grad_matches_autograd(activation, tile):
+    g = torch.Generator().manual_seed(0)
+    cfg = ModelConfig(n_feats=9, d_hidden=4, n_inst=3, activation=activation, density=0.2,
+                      importance=[0.85**i for i in range(9)])
+    W, b = torch.randn(3, 9, 4, generator=g), 0.3 * torch.randn(3, 9, generator=g)
+    x = sample_features(cfg.density_table(), 257, g)
+    m = ToyModel.from_weights(cfg, W, b)
+    loss = loss_per_instance(m(x), x, m.importance)
+    loss.sum().backward()
+    l2, gW, gb = grad(W, b, x, cfg.importance_table(), activation, tile)
+    for ref, ours in [(loss.detach(), l2), (m.W.grad, gW), (m.b.grad, gb)]:
+        torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5 * ref.abs().max().item())
+
+
+def test_samples_statistics():
+    x = sample_batch(np.full((3, 4), [0.02, 0.2, 0.6, 1.0], np.float32), 100_000, seed=5, step=3)
+    nz = x != 0
+    torch.testing.assert_close(nz.float().mean((0, 1)), torch.tensor([0.02, 0.2, 0.6, 1.0]), atol=5e-3, rtol=0)
+    torch.testing.assert_close(x[nz].mean(), torch.tensor(0.5), atol=3e-3, rtol=0)
+    assert x.min() >= 0 and x.max() < 1
+
+
+def test_deterministic_and_chunk_thread_independent():
+    cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=9, density=0.1, importance=[0.9**i for i in range(5)])
+    tcfg = TrainConfig(steps=60, batch_size=100, seed=3, log_every=7)
+    a = train_fast(cfg, tcfg, progress=False)
+    b = train_fast(cfg, tcfg, progress=False, chunk=4)
+    nt = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        c = train_fast(cfg, tcfg, progress=False)
+    finally:
+        numba.set_num_threads(nt)
+    for r in (b, c):
+        assert torch.equal(a.W, r.W) and torch.equal(a.b, r.b) and torch.equal(a.losses, r.losses)
+    d = train_fast(cfg, TrainConfig(steps=60, batch_size=100, seed=4, log_every=7), progress=False)
+    assert not torch.equal(a.W, d.W)
+    # same initial weights as the torch engine
+    t = train(cfg, TrainConfig(steps=1, lr=1e-12, seed=3, engine="torch"), progress=False)
+    f = train(cfg, TrainConfig(steps=1, lr=1e-12, seed=3, engine="fast"), progress=False)
+    torch.testing.assert_close(t.W, f.W)
+
+
+def test_auto_picks_fast_on_cpu():
+    cfg = ModelConfig(n_feats=3, d_hidden=2, n_inst=2)
+    assert resolve_engine(cfg, TrainConfig(engine="auto")) == "fast"
+    assert resolve_engine(cfg, TrainConfig(engine="auto", device="cuda")) == "torch"
+    assert train_fast.supports(cfg, TrainConfig(optimizer="sgd", schedule="cosine"))
+
+
+def _paired_t(a, b):
+    d = (a - b).double()
+    return (d.mean() / (d.std() / len(d) ** 0.5)).item()
+
+
+def test_same_statistics_as_torch_and_reference():
+    """Both engines start from the same W (same seed), so instances pair up: the paired differences of the final
+    evaluation loss must be centred on zero (|t| < 4), and the means agree within 4% (the instance-to-instance
+    spread of the final loss is ~10-20% of its mean, so the standard error of a 40-instance mean is ~3%)."""
+    cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=40, density=0.1, importance=[0.9**i for i in range(5)])
+    tcfg = dict(steps=800, batch_size=128, lr=1e-2, seed=11)
+    nt = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is fastest and immune to oversubscription
+    try:
+        res = {"fast": train(cfg, TrainConfig(**tcfg, engine="fast"), progress=False).model,
+               "torch": train(cfg, TrainConfig(**tcfg, engine="torch"), progress=False).model,
+               "reference": train_reference(cfg, TrainConfig(**tcfg)).model}
+        res = {k: evaluate_loss(m, n_samples=2**15) for k, m in res.items()}
+        init = evaluate_loss(ToyModel(cfg, torch.Generator().manual_seed(11)), n_samples=2**15)
+    finally:
+        torch.set_num_threads(nt)
+    for other in ("torch", "reference"):
+        t = _paired_t(res["fast"], res[other])
+        assert abs(t) < 4, (other, t, res["fast"].mean().item(), res[other].mean().item())
+        assert abs(res["fast"].mean() / res[other].mean() - 1) < 0.04
+    assert (res["fast"] < 0.6 * init).all()  # training got far from the start: the comparison is not vacuous
+
+
+def test_phase_toy_optimum():
+    "n=2, m=1, importance [1, 0.2], dense: only the important feature is represented, with norm 1."
+    cfg = ModelConfig(n_feats=2, d_hidden=1, n_inst=16, density=1.0, importance=[1.0, 0.2])
+    res = train(cfg, TrainConfig(steps=3000, lr=1e-2), progress=False)
+    W = res.W[..., 0].abs()
+    torch.testing.assert_close(W[:, 0], torch.ones(16), atol=0.05, rtol=0)
+    torch.testing.assert_close(W[:, 1], torch.zeros(16), atol=0.05, rtol=0)
+
+
+def test_nonfinite_raises():
+    cfg = ModelConfig(n_feats=3, d_hidden=2, n_inst=2)
+    with pytest.raises(FloatingPointError):
+        train_fast(cfg, TrainConfig(steps=30, lr=1e30), progress=False)
