@@ -37,6 +37,8 @@ def test_samples_statistics():
     torch.testing.assert_close(nz.float().mean((0, 1)), torch.tensor([0.02, 0.2, 0.6, 1.0]), atol=5e-3, rtol=0)
     torch.testing.assert_close(x[nz].mean(), torch.tensor(0.5), atol=3e-3, rtol=0)
     assert x.min() >= 0 and x.max() < 1
+    for a, b in [(x[0, :-1, 2], x[0, 1:, 2]), (x[0, :-16, 2], x[0, 16:, 2]), (x[0, :, 2], x[1, :, 2]), (x[0, :, 1], x[0, :, 2])]:
+        assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1]) < 1e-2  # neighbouring lanes, one lane's draws, instances, features
 
 
 def test_deterministic_and_chunk_thread_independent():
@@ -58,6 +60,24 @@ def test_deterministic_and_chunk_thread_independent():
     t = train(cfg, TrainConfig(steps=1, lr=1e-12, seed=3, engine="torch"), progress=False)
     f = train(cfg, TrainConfig(steps=1, lr=1e-12, seed=3, engine="fast"), progress=False)
     torch.testing.assert_close(t.W, f.W)
+
+
+@pytest.mark.parametrize("activation", ["relu", "linear"])
+def test_generated_kernel_matches_generic(activation, monkeypatch):
+    "The kernel generated for small shapes draws the same stream and computes the same training as the tile kernel."
+    import toymodels.fast as fast
+    cfg = ModelConfig(n_feats=3, d_hidden=2, n_inst=5, activation=activation, density=0.3, importance=[0.9**i for i in range(3)])
+    tcfg = TrainConfig(steps=30, batch_size=100, seed=2, log_every=5)  # 100 = 6 rounds of 16 lanes + 4
+    assert fast._kernel_for(3, 2, activation == "relu") is not fast._train_kernel
+    a = train_fast(cfg, tcfg, progress=False)
+    monkeypatch.setattr(fast, "_FUSED_MAX", 0)
+    fast._kernel_for.cache_clear()
+    try:
+        b = train_fast(cfg, tcfg, progress=False)
+    finally:
+        fast._kernel_for.cache_clear()
+    torch.testing.assert_close(a.W, b.W, rtol=0, atol=1e-5)
+    torch.testing.assert_close(a.losses, b.losses, rtol=1e-5, atol=1e-7)
 
 
 def test_auto_picks_fast_on_cpu():

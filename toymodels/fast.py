@@ -4,8 +4,15 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import importlib.util
 import math
+import os
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -21,11 +28,11 @@ __all__ = ['sample_batch', 'grad', 'train_fast']
 # %% ../chapters/A1_methods.ipynb #8c064af1
 _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}  # fast-math without nnan/ninf: NaNs still propagate and are caught
 _CACHE = "__file__" in globals()  # numba's on-disk cache needs a source file: on in the package, off in the notebook
+_LANES = 16  # xoshiro128+ lanes per instance; part of the stream's definition
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
-_H1, _H2 = np.uint32(0x7FEB352D), np.uint32(0x846CA68B)
-_U8, _U15, _U16 = np.uint32(8), np.uint32(15), np.uint32(16)
+_U8, _U9, _U11, _U21 = np.uint32(8), np.uint32(9), np.uint32(11), np.uint32(21)
 _LO32, _SH32 = np.uint64(0xFFFFFFFF), np.uint64(32)
 _INV24 = np.float32(1.0 / (1 << 24))
 
@@ -36,46 +43,57 @@ def _mix64(z):
     z = (z ^ (z >> _S27)) * _M2
     return z ^ (z >> _S31)
 
-@njit(cache=_CACHE, fastmath=_FM)
-def _stream_key(seed, inst, step):
-    "The 64-bit key of one instance's batch at one step."
-    k = _mix64(np.uint64(seed) * _GOLDEN + _GOLDEN)
-    k = _mix64(k + np.uint64(inst) * _GOLDEN)
-    return _mix64(k + np.uint64(step) * _GOLDEN)
+@njit(cache=_CACHE)
+def _seed_states(seed, inst0, n):
+    "The initial xoshiro128+ states (n, 4 L) of instances inst0 .. inst0+n: word q of lane l at [q L + l]."
+    L = _LANES
+    st = np.empty((n, 4 * L), np.uint32)
+    k0 = _mix64(np.uint64(seed) * _GOLDEN + _GOLDEN)
+    for j in range(n):
+        k = _mix64(k0 + np.uint64(inst0 + j) * _GOLDEN)
+        for l in range(L):
+            z1 = _mix64(k + np.uint64(2 * l + 1) * _GOLDEN); z2 = _mix64(k + np.uint64(2 * l + 2) * _GOLDEN)
+            st[j, l], st[j, L + l] = np.uint32(z1 & _LO32), np.uint32(z1 >> _SH32)
+            st[j, 2 * L + l], st[j, 3 * L + l] = np.uint32(z2 & _LO32), np.uint32(z2 >> _SH32)
+            if z1 == 0 and z2 == 0: st[j, l] = 1  # the all-zero state is xoshiro's fixed point
+    return st
 
 @njit(cache=_CACHE, fastmath=_FM)
-def _h32(x):
-    "lowbias32: a 32-bit integer hash with good avalanche."
-    x = np.uint32(x ^ (x >> _U16)); x = np.uint32(x * _H1)
-    x = np.uint32(x ^ (x >> _U15)); x = np.uint32(x * _H2)
-    return np.uint32(x ^ (x >> _U16))
+def _xoshiro(a0, a1, a2, a3):
+    "One xoshiro128+ step: (output, new state)."
+    z = np.uint32(a0 + a3); t = np.uint32(a1 << _U9)
+    a2 = np.uint32(a2 ^ a0); a3 = np.uint32(a3 ^ a1); a1 = np.uint32(a1 ^ a2); a0 = np.uint32(a0 ^ a3)
+    a2 = np.uint32(a2 ^ t); a3 = np.uint32(np.uint32(a3 << _U11) | (a3 >> _U21))
+    return z, a0, a1, a2, a3
 
 @njit(cache=_CACHE, fastmath=_FM)
-def _sample_tile(key, s0, tlen, p, invp, x):
-    "Samples s0 .. s0+tlen of one instance's batch into x[feat, t] (layout (n_feats, tile))."
-    nf = p.shape[0]
-    k1 = np.uint32(key & _LO32); k2 = np.uint32(key >> _SH32)
-    for i in range(nf):
-        pi = p[i]; ip = invp[i]; xi = x[i]
-        c0 = np.uint32(np.uint32(s0 * nf + i) + k1)
-        for t in range(tlen):
-            z = _h32(np.uint32(_h32(np.uint32(c0 + np.uint32(t * nf))) ^ k2))
-            u = np.float32(np.int32(z >> _U8)) * _INV24
-            xi[t] = u * ip if u < pi else np.float32(0.0)
+def _sample_tile(st, tlen, p, invp, x):
+    "The next tlen samples of one instance into x[feat, t] (layout (n_feats, tile)); sample t is lane t % L's."
+    nf = p.shape[0]; L = _LANES
+    for r0 in range(0, tlen, L):
+        nl = min(L, tlen - r0)
+        for i in range(nf):
+            pi = p[i]; ip = invp[i]; xi = x[i]
+            for l in range(nl):
+                z, a0, a1, a2, a3 = _xoshiro(st[l], st[L + l], st[2 * L + l], st[3 * L + l])
+                st[l] = a0; st[L + l] = a1; st[2 * L + l] = a2; st[3 * L + l] = a3
+                u = np.float32(np.int32(z >> _U8)) * _INV24
+                xi[r0 + l] = u * ip if u < pi else np.float32(0.0)
 
 @njit(cache=_CACHE)
 def _sample_batch(density, batch_size, seed, step, inst0):
     n_inst, nf = density.shape
     out = np.empty((n_inst, batch_size, nf), np.float32)
     buf = np.empty((nf, batch_size), np.float32)
+    st = _seed_states(seed, inst0, n_inst)
     for j in range(n_inst):
         p = density[j].copy(); invp = (np.float32(1.0) / p).astype(np.float32)
-        _sample_tile(_stream_key(seed, inst0 + j, step), 0, batch_size, p, invp, buf)
+        for s in range(step + 1): _sample_tile(st[j], batch_size, p, invp, buf)
         out[j] = buf.T
     return out
 
 def sample_batch(density, # 1 - S: (n_inst, n_feats)
-                 batch_size: int, # samples per instance
+                 batch_size: int, # samples per instance (the same at every step)
                  seed: int = 0, # the training seed
                  step: int = 0, # the training step
                  inst0: int = 0, # global index of the first instance (streams depend on it)
@@ -140,9 +158,9 @@ def _tile_fwd_bwd(w, b, imp, scale, x, h, o, gh, tlen, relu, gw, gb):
     return loss
 
 def _tile_len(n_feats: int, d_hidden: int) -> int:
-    "Samples per tile: the four (rows, tile) float32 buffers fit in ~24 KiB of L1."
+    "Samples per tile: the four (rows, tile) float32 buffers fit in ~24 KiB of L1; a multiple of the 16 lanes."
     t = 24 * 1024 // (4 * 2 * (n_feats + d_hidden))
-    return int(max(8, min(512, 1 << (t.bit_length() - 1))))
+    return int(max(16, min(512, 1 << (t.bit_length() - 1))))
 
 @njit(cache=_CACHE)
 def _grad_batch(W, b, x, importance, relu, T):
@@ -200,12 +218,12 @@ def _opt_run(prm, grads, lrs, kind, wd, momentum):
 
 # %% ../chapters/A1_methods.ipynb #92b8e820
 @njit(parallel=True, cache=_CACHE, fastmath=_FM)
-def _train_kernel(W, B, MW, VW, Mb, Vb, density, importance, inst0, seed, step0, nsteps, lrs, batch,
+def _train_kernel(W, B, MW, VW, Mb, Vb, ST, density, importance, step0, nsteps, lrs, batch,
                   kind, wd, momentum, relu, log_row, losses, T):
     N, nf = B.shape
     m = W.shape[1] // nf
     for j in prange(N):
-        w = W[j].copy(); b = B[j].copy()
+        w = W[j].copy(); b = B[j].copy(); st = ST[j].copy()
         p = density[j].copy(); invp = (np.float32(1.0) / p).astype(np.float32)
         imp = importance[j].copy()
         scale = (np.float32(2.0 / (batch * nf)) * imp).astype(np.float32)
@@ -213,18 +231,104 @@ def _train_kernel(W, B, MW, VW, Mb, Vb, density, importance, inst0, seed, step0,
         h = np.empty((m, T), np.float32); gh = np.empty((m, T), np.float32)
         gw = np.empty(nf * m, np.float32); gb = np.empty(nf, np.float32)
         for s in range(step0, step0 + nsteps):
-            key = _stream_key(seed, inst0 + j, s)
             gw[:] = 0.0; gb[:] = 0.0
             loss = 0.0
             for s0 in range(0, batch, T):
                 tlen = min(T, batch - s0)
-                _sample_tile(key, s0, tlen, p, invp, x)
+                _sample_tile(st, tlen, p, invp, x)
                 loss += _tile_fwd_bwd(w, b, imp, scale, x, h, o, gh, tlen, relu, gw, gb)
             r = log_row[s]
             if r >= 0: losses[r, j] = loss / (batch * nf)
             _opt_update(w, gw, MW[j], VW[j], lrs[s], s + 1, kind, wd, momentum)
             _opt_update(b, gb, Mb[j], Vb[j], lrs[s], s + 1, kind, wd, momentum)
-        W[j] = w; B[j] = b
+        W[j] = w; B[j] = b; ST[j] = st
+
+_FUSED_MAX = 20  # n_feats * (d_hidden + 1) up to which the generated kernel is used
+
+def _lane_body(nf: int, m: int, relu: bool, ind: int) -> list[str]:
+    "Source lines for one lane l: draw one sample, forward, backward, add to the lane's accumulators."
+    o = []; e = lambda s: o.append(" " * ind + s)
+    e("a0 = st[l]; a1 = st[L + l]; a2 = st[2 * L + l]; a3 = st[3 * L + l]")
+    for i in range(nf):
+        e("z, a0, a1, a2, a3 = _xoshiro(a0, a1, a2, a3)")
+        e("u = np.float32(np.int32(z >> _U8)) * _INV24")
+        e(f"x{i} = u * ip{i} if u < p{i} else np.float32(0.0)")
+    e("st[l] = a0; st[L + l] = a1; st[2 * L + l] = a2; st[3 * L + l] = a3")
+    for k in range(m): e(f"h{k} = " + " + ".join(f"w{i}_{k} * x{i}" for i in range(nf)))           # h = W^T x
+    for i in range(nf):
+        e(f"o{i} = " + " + ".join(f"w{i}_{k} * h{k}" for k in range(m)) + f" + b{i}")                # o = W h + b
+        if relu:
+            e(f"d{i} = max(o{i}, np.float32(0.0)) - x{i}")
+            e(f"g{i} = d{i} * s{i} if o{i} > np.float32(0.0) else np.float32(0.0)")
+        else:
+            e(f"d{i} = o{i} - x{i}"); e(f"g{i} = d{i} * s{i}")
+    for k in range(m): e(f"q{k} = " + " + ".join(f"w{i}_{k} * g{i}" for i in range(nf)))           # W^T g
+    e("acc[l] += " + " + ".join(f"c{i} * d{i} * d{i}" for i in range(nf)))
+    for i in range(nf): e(f"acc[{1 + i} * L + l] += g{i}")
+    for i in range(nf):
+        for k in range(m): e(f"acc[{1 + nf + i * m + k} * L + l] += g{i} * h{k} + x{i} * q{k}")
+    return o
+
+def _fused_source(nf: int, m: int, relu: bool) -> str:
+    "A module with `train_kernel`, `_train_kernel`'s drop-in specialised to (nf, m, activation)."
+    K = 1 + nf + nf * m  # accumulators per lane: loss, dL/db, dL/dW
+    src = ["import numpy as np", "from numba import njit, prange",
+           "from toymodels.fast import _FM, _INV24, _LANES as L, _U8, _opt_update, _xoshiro", "",
+           "@njit(cache=True, fastmath=_FM)",
+           "def step(w, b, p, invp, scale, imp, st, acc, batch):",
+           "    acc[:] = 0.0"]
+    for i in range(nf):
+        src.append(f"    p{i} = p[{i}]; ip{i} = invp[{i}]; s{i} = scale[{i}]; b{i} = b[{i}]; c{i} = imp[{i}]")
+        src += [f"    w{i}_{k} = w[{i * m + k}]" for k in range(m)]
+    src += ["    for r in range(batch // L):", "        for l in range(L):"] + _lane_body(nf, m, relu, 12)
+    src += ["    for l in range(batch % L):"] + _lane_body(nf, m, relu, 8)
+    src += ["", "@njit(parallel=True, cache=True, fastmath=_FM)",
+            "def train_kernel(W, B, MW, VW, Mb, Vb, ST, density, importance, step0, nsteps, lrs, batch,",
+            "                 kind, wd, momentum, relu, log_row, losses, T):",
+            "    N, nf = B.shape",
+            "    for j in prange(N):",
+            "        w = W[j].copy(); b = B[j].copy(); st = ST[j].copy()",
+            "        p = density[j].copy(); invp = (np.float32(1.0) / p).astype(np.float32)",
+            "        imp = importance[j].copy()",
+            "        scale = (np.float32(2.0 / (batch * nf)) * imp).astype(np.float32)",
+            f"        acc = np.empty({K} * L, np.float32)",
+            "        gw = np.empty(W.shape[1], np.float32); gb = np.empty(nf, np.float32)",
+            "        for s in range(step0, step0 + nsteps):",
+            "            step(w, b, p, invp, scale, imp, st, acc, batch)",
+            f"            for q in range({K - 1}):",
+            "                a = np.float32(0.0)",
+            "                for l in range(L): a += acc[(1 + q) * L + l]",
+            f"                if q < {nf}: gb[q] = a",
+            f"                else: gw[q - {nf}] = a",
+            "            r = log_row[s]",
+            "            if r >= 0:",
+            "                loss = 0.0",
+            "                for l in range(L): loss += acc[l]",
+            "                losses[r, j] = loss / (batch * nf)",
+            "            _opt_update(w, gw, MW[j], VW[j], lrs[s], s + 1, kind, wd, momentum)",
+            "            _opt_update(b, gb, Mb[j], Vb[j], lrs[s], s + 1, kind, wd, momentum)",
+            "        W[j] = w; B[j] = b; ST[j] = st", ""]
+    return "\n".join(src)
+
+def _kernel_dir() -> Path:
+    d = os.environ.get("TOYMODELS_KERNEL_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "toymodels" / "kernels"
+    try:
+        Path(d).mkdir(parents=True, exist_ok=True); return Path(d)
+    except OSError:
+        d = Path(tempfile.gettempdir()) / "toymodels-kernels"; d.mkdir(parents=True, exist_ok=True); return d
+
+@functools.cache
+def _kernel_for(nf: int, m: int, relu: bool):
+    "The training kernel for this shape: generated (and imported from a file) for small models, else the generic one."
+    if nf * (m + 1) > _FUSED_MAX: return _train_kernel
+    src = _fused_source(nf, m, relu)
+    name = f"toymodels_kernel_{nf}x{m}_{'relu' if relu else 'linear'}_{hashlib.sha1(src.encode()).hexdigest()[:12]}"
+    path = _kernel_dir() / f"{name}.py"
+    if not path.exists() or path.read_text() != src:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp"); tmp.write_text(src); os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec); sys.modules[name] = mod; spec.loader.exec_module(mod)
+    return mod.train_kernel
 
 # %% ../chapters/A1_methods.ipynb #d9c001c7
 def _supports(cfg: ModelConfig, tcfg: TrainConfig) -> bool:
@@ -251,18 +355,20 @@ def train_fast(cfg: ModelConfig, # the models
     losses = np.zeros((len(log_steps), N), np.float32)
     T = _tile_len(nf, m)
     kind, relu = _OPT_KIND[tcfg.optimizer], cfg.activation == "relu"
+    kernel = _kernel_for(nf, m, relu)
     t0 = time.perf_counter()
     bar = tqdm(total=N * steps, disable=not progress, desc=f"train {N} models (fast)", leave=False, unit_scale=True, unit="model-steps")
     for c0 in range(0, N, chunk):
         c1 = min(N, c0 + chunk); n = c1 - c0
         Wc, Bc = W[c0:c1].copy(), B[c0:c1].copy()
         MW, VW, Mb, Vb = np.zeros_like(Wc), np.zeros_like(Wc), np.zeros_like(Bc), np.zeros_like(Bc)
+        ST = _seed_states(tcfg.seed, c0, n)
         lc = np.zeros((len(log_steps), n), np.float32)
         block = max(1, min(steps, int(1e9 // (n * batch * nf * (m + 1)))))  # ~1 s of work per call
         for s0 in range(0, steps, block):
             ns = min(block, steps - s0)
-            _train_kernel(Wc, Bc, MW, VW, Mb, Vb, density[c0:c1], importance[c0:c1], c0, tcfg.seed, s0, ns, lrs, batch,
-                          kind, float(tcfg.weight_decay), float(tcfg.momentum), relu, log_row, lc, T)
+            kernel(Wc, Bc, MW, VW, Mb, Vb, ST, density[c0:c1], importance[c0:c1], s0, ns, lrs, batch,
+                   kind, float(tcfg.weight_decay), float(tcfg.momentum), relu, log_row, lc, T)
             rows = log_row[s0:s0 + ns]; rows = rows[rows >= 0]
             for r in rows: _check_finite(torch.from_numpy(lc[r]), log_steps[r])
             bar.update(n * ns)

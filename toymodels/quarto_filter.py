@@ -101,4 +101,4 @@ def main(stdin=None, stdout=None):
     stdout.flush()
 
 # %% ../chapters/A2_building_the_book.ipynb #0d44b76c
-if __name__ == '__main__' and 'ipykernel' not in sys.modules: main()
+if __name__ == '__main__' and sys.argv[0].endswith('quarto_filter.py'): main()

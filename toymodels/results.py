@@ -25,7 +25,7 @@ from . import __version__
 # %% auto #0
 __all__ = ['REGISTRY', 'EXPERIMENT_MODULES', 'Experiment', 'experiment', 'load_experiments', 'cache_key', 'StaleResultError',
            'default_data_dir', 'save_result', 'Result', 'result_status', 'read_result', 'load_result', 'run_experiment',
-           'reproduce', 'main']
+           'reproduce', 'main', 'provenance_table']
 
 # %% ../chapters/A3_reproducibility.ipynb #c2328e53
 @dataclass(frozen=True)
@@ -198,3 +198,20 @@ def main(argv: list[str] | None = None) -> int:
     for name, what, s in done: print(f"{name:32s} {what:22s} {s:8.1f} s")
     print(f"{'total':32s} {'':22s} {total:8.1f} s")
     return 0
+
+# %% ../chapters/A3_reproducibility.ipynb #b36d2359
+def provenance_table(data_dir: Path | None = None) -> str:
+    "A Markdown table of every registered experiment's stored result: description, status, wall time, machine, versions."
+    rows = ["| result | what | status | wall time | machine | toymodels | torch |", "|---|---|---|---:|---|---|---|"]
+    total = 0.0
+    for name, exp in sorted(load_experiments().items()):
+        if name.startswith("_"): continue
+        status = result_status(name, exp.params, data_dir)
+        if status == "missing":
+            rows.append(f"| `{name}` | {exp.description} | missing | | | | |"); continue
+        meta = read_result(name, data_dir).meta
+        total += meta["wall_seconds"]
+        m, v = meta["machine"], meta["versions"]
+        rows.append(f"| `{name}` | {exp.description} | {status} | {meta['wall_seconds']:.0f} s | {m['cpu_count']} CPUs, {m['processor']} | {v['toymodels']} | {v['torch']} |")
+    rows.append(f"| **total** | | | **{total / 60:.1f} min** | | | |")
+    return "\n".join(rows)
