@@ -367,7 +367,7 @@ def refine_candidates(r: np.ndarray, # relative importances, one per setting
     return loss.numpy().reshape(len(s), k), classify(Wn, activation=activation), Wn
 
 # %% ../chapters/04_phase_change.ipynb #cb50e392
-REFINE_ROWS = {"grid": PHASE_SWEEPS["phase_relu_2x1"]["grid"], "rows": [17, 34, 35, 51], "s_stride": 2,
+REFINE_ROWS = {"grid": PHASE_SWEEPS["phase_relu_2x1"]["grid"], "rows": [24, 49, 50, 73], "s_stride": 2,
                "steps": 400, "lr": 0.02, "max_points": 1024}
 
 @experiment("phase_refined", REFINE_ROWS, "candidate solutions refined by gradient descent on the exact loss, along 4 rows of the grid")
