@@ -15,7 +15,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, loss_per_instance, sample_features,
-                            feature_norms, superposition, n_represented, with_style)
+                            feature_norms, superposition, represented, n_represented, with_style)
 from .results import experiment
 from .intro import sweep_config, train_sweep, best_seed
 
@@ -179,7 +179,7 @@ def superposition_order(W: Float[np.ndarray, "seed feats hidden"], # trained ReL
     "Per seed, among represented features: (strict: every feature in superposition is less important than every feature alone; on average: the features in superposition are less important on average; antipodal: each feature in superposition has a partner with cosine < -0.9)."
     W = torch.as_tensor(np.asarray(W))
     sup = superposition(W).numpy() > threshold
-    rep = (W.norm(dim=-1) > 0.5).numpy()
+    rep = represented(W).numpy()
     idx = np.arange(W.shape[1])
     strict = np.where(sup & rep, idx, W.shape[1]).min(-1) > np.where(~sup & rep, idx, -1).max(-1)
     mean_idx = lambda m: (idx * m).sum(-1) / np.maximum(m.sum(-1), 1)
