@@ -41,6 +41,27 @@ def test_samples_statistics():
         assert abs(torch.corrcoef(torch.stack([a, b]))[0, 1]) < 1e-2  # neighbouring lanes, one lane's draws, instances, features
 
 
+def test_sparse_sampler_distribution():
+    """Instances with q = P(sample not all zero) < 0.5 draw the number of non-zero samples K ~ Binomial(B, q) and
+    then only those samples, conditioned on not being all zero. The batch must still be i.i.d. per entry: every
+    zero/non-zero pattern of the two features has its product probability, and K has the binomial mean and variance."""
+    from toymodels.fast import _sparse_tables
+    p = np.array([0.03, 0.15], np.float32)
+    binom, _ = _sparse_tables(p[None], 1024)
+    assert binom[0, 0] >= 0  # this density uses the sparse sampler
+    x = sample_batch(np.tile(p, (400, 1)), 1024, seed=2, step=1)  # 400 instances = 400 batches
+    nz = x != 0
+    for pattern, prob in [((1, 0), p[0] * (1 - p[1])), ((0, 1), (1 - p[0]) * p[1]), ((1, 1), p[0] * p[1]), ((0, 0), (1 - p[0]) * (1 - p[1]))]:
+        freq = ((nz[..., 0] == bool(pattern[0])) & (nz[..., 1] == bool(pattern[1]))).double().mean().item()
+        assert abs(freq - prob) < 5 * (prob * (1 - prob) / nz[..., 0].numel()) ** 0.5 + 1e-6, (pattern, freq, prob)
+    K = nz.any(-1).sum(-1).double()  # non-zero samples per batch
+    q = 1 - (1 - p[0]) * (1 - p[1])
+    assert abs(K.mean().item() - 1024 * q) < 5 * (1024 * q * (1 - q) / 400) ** 0.5
+    assert 0.8 < K.var().item() / (1024 * q * (1 - q)) < 1.2
+    torch.testing.assert_close(x[nz].mean(), torch.tensor(0.5, dtype=torch.float32), atol=1e-2, rtol=0)
+    assert x.min() >= 0 and x.max() < 1
+
+
 def test_deterministic_and_chunk_thread_independent():
     cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=9, density=0.1, importance=[0.9**i for i in range(5)])
     tcfg = TrainConfig(steps=60, batch_size=100, seed=3, log_every=7)
@@ -63,10 +84,11 @@ def test_deterministic_and_chunk_thread_independent():
 
 
 @pytest.mark.parametrize("activation", ["relu", "linear"])
-def test_generated_kernel_matches_generic(activation, monkeypatch):
+@pytest.mark.parametrize("density", [0.3, 0.05])  # q = 1 - (1-p)^3 = 0.66 (dense sampler), 0.14 (sparse sampler)
+def test_generated_kernel_matches_generic(activation, density, monkeypatch):
     "The kernel generated for small shapes draws the same stream and computes the same training as the tile kernel."
     import toymodels.fast as fast
-    cfg = ModelConfig(n_feats=3, d_hidden=2, n_inst=5, activation=activation, density=0.3, importance=[0.9**i for i in range(3)])
+    cfg = ModelConfig(n_feats=3, d_hidden=2, n_inst=5, activation=activation, density=density, importance=[0.9**i for i in range(3)])
     tcfg = TrainConfig(steps=30, batch_size=100, seed=2, log_every=5)  # 100 = 6 rounds of 16 lanes + 4
     assert fast._kernel_for(3, 2, activation == "relu") is not fast._train_kernel
     a = train_fast(cfg, tcfg, progress=False)

@@ -1,5 +1,5 @@
 "Toy Models of Superposition, replicated: train and study many toy models at once."
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 import importlib
 

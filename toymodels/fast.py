@@ -80,16 +80,85 @@ def _sample_tile(st, tlen, p, invp, x):
                 u = np.float32(np.int32(z >> _U8)) * _INV24
                 xi[r0 + l] = u * ip if u < pi else np.float32(0.0)
 
+# %% ../chapters/A1_methods.ipynb #eb7f065d
+_SPARSE_Q = 0.6  # instances whose samples are non-zero with probability q below this draw only the non-zero ones
+
+@njit(cache=_CACHE)
+def _sparse_tables(density, batch):
+    """The sparse sampler's tables. binom[j] = (mode, pmf(mode), cdf(mode), q/(1-q)) of K ~ Binomial(batch, q),
+    q = 1 - prod_i(1 - p_i), the number of non-zero samples in a batch, or mode = -1 where q >= _SPARSE_Q (dense);
+    cond[j, i] = P(feature i is non-zero | features before it are zero and the sample is not all zero)."""
+    n, nf = density.shape
+    binom = np.full((n, 4), -1.0); cond = np.ones((n, nf), np.float32)
+    lgb = math.lgamma(batch + 1.0)
+    for j in range(n):
+        tail = 1.0                                   # prod_{k >= i} (1 - p_k)
+        for i in range(nf - 1, -1, -1):
+            pi = np.float64(density[j, i]); tail *= 1.0 - pi
+            cond[j, i] = np.float32(min(1.0, pi / (1.0 - tail))) if tail < 1.0 else np.float32(1.0)
+        q = 1.0 - tail
+        if q >= _SPARSE_Q: continue
+        lq, l1q = math.log(q), math.log1p(-q)
+        mode = min(batch, int((batch + 1) * q))
+        cdf = 0.0; f = 0.0
+        for k in range(mode + 1):
+            f = math.exp(lgb - math.lgamma(k + 1.0) - math.lgamma(batch - k + 1.0) + k * lq + (batch - k) * l1q)
+            cdf += f
+        binom[j, 0], binom[j, 1], binom[j, 2], binom[j, 3] = mode, f, cdf, q / (1.0 - q)
+    return binom, cond
+
+@njit(cache=_CACHE)
+def _draw_count(st, batch, bn):
+    "The step's number of non-zero samples: lane 0's next draw inverted through Binomial(batch, q), walking from the mode."
+    L = _LANES
+    z, a0, a1, a2, a3 = _xoshiro(st[0], st[L], st[2 * L], st[3 * L])
+    st[0] = a0; st[L] = a1; st[2 * L] = a2; st[3 * L] = a3
+    u = (np.float64(z) + 0.5) * 2.0 ** -32
+    k = int(bn[0]); f = bn[1]; F = bn[2]; r = bn[3]   # F = P(K <= k), f = P(K = k)
+    if u < F:
+        while k > 0 and u < F - f:
+            F -= f; f *= k / ((batch - k + 1) * r); k -= 1
+    else:
+        while k < batch and u >= F:
+            f *= (batch - k) * r / (k + 1); k += 1; F += f
+    return k
+
+@njit(cache=_CACHE, fastmath=_FM)
+def _sample_tile_sparse(st, tlen, p, c, invp, invc, x, none):
+    "Like `_sample_tile`, but every sample is drawn conditioned on not being all zero."
+    nf = p.shape[0]; L = _LANES
+    for r0 in range(0, tlen, L):
+        nl = min(L, tlen - r0)
+        for l in range(nl): none[l] = True
+        for i in range(nf):
+            pi = p[i]; ci = c[i]; ip = invp[i]; ic = invc[i]; xi = x[i]
+            for l in range(nl):
+                z, a0, a1, a2, a3 = _xoshiro(st[l], st[L + l], st[2 * L + l], st[3 * L + l])
+                st[l] = a0; st[L + l] = a1; st[2 * L + l] = a2; st[3 * L + l] = a3
+                u = np.float32(np.int32(z >> _U8)) * _INV24
+                nn = none[l]
+                t = ci if nn else pi; v = ic if nn else ip
+                xi[r0 + l] = u * v if u < t else np.float32(0.0)
+                none[l] = nn & (u >= t)
+
 @njit(cache=_CACHE)
 def _sample_batch(density, batch_size, seed, step, inst0):
     n_inst, nf = density.shape
     out = np.empty((n_inst, batch_size, nf), np.float32)
-    buf = np.empty((nf, batch_size), np.float32)
+    buf = np.empty((nf, -(-batch_size // _LANES) * _LANES), np.float32); none = np.empty(_LANES, np.bool_)
     st = _seed_states(seed, inst0, n_inst)
+    binom, cond = _sparse_tables(density, batch_size)
     for j in range(n_inst):
         p = density[j].copy(); invp = (np.float32(1.0) / p).astype(np.float32)
-        for s in range(step + 1): _sample_tile(st[j], batch_size, p, invp, buf)
-        out[j] = buf.T
+        c = cond[j].copy(); invc = (np.float32(1.0) / c).astype(np.float32)
+        for s in range(step + 1):
+            if binom[j, 0] < 0:
+                _sample_tile(st[j], batch_size, p, invp, buf)
+            else:
+                K = _draw_count(st[j], batch_size, binom[j])
+                _sample_tile_sparse(st[j], -(-K // _LANES) * _LANES, p, c, invp, invc, buf, none)  # whole rounds of lanes
+                buf[:, K:] = 0.0
+        out[j] = buf[:, :batch_size].T
     return out
 
 def sample_batch(density, # 1 - S: (n_inst, n_feats)
@@ -190,19 +259,29 @@ def grad(W, b, x, importance, activation: str = "relu", tile: int | None = None)
 # %% ../chapters/A1_methods.ipynb #d827ad85
 _OPT_KIND = {"adamw": 0, "adam": 1, "sgd": 2}
 
+@njit(cache=_CACHE)
+def _opt_coefs(lrs, kind, wd):
+    "Per-step float32 coefficients (lr, lr/(1-b1^t), sqrt(1-b2^t), 1 - lr wd), computed once per run, not per model."
+    co = np.empty((lrs.shape[0], 4), np.float32)
+    for s in range(lrs.shape[0]):
+        lr = lrs[s]; t = s + 1
+        co[s, 0] = np.float32(lr)
+        co[s, 1] = np.float32(lr / (1.0 - 0.9 ** t))
+        co[s, 2] = np.float32(math.sqrt(1.0 - 0.999 ** t))
+        co[s, 3] = np.float32(1.0 - lr * wd) if kind == 0 else np.float32(1.0)
+    return co
+
 @njit(cache=_CACHE, fastmath=_FM)
-def _opt_update(prm, grd, m1, m2, lr, t, kind, wd, momentum):
-    "One optimiser step for a flat parameter vector; t is the 1-based step count."
+def _opt_update(prm, grd, m1, m2, co, kind, momentum):
+    "One optimiser step for a flat parameter vector; co is the step's row of `_opt_coefs`."
     if kind == 2:
-        mom = np.float32(momentum); lr32 = np.float32(lr)
+        mom = np.float32(momentum); lr32 = co[0]
         for q in range(prm.shape[0]):
             m1[q] = mom * m1[q] + grd[q]
             prm[q] -= lr32 * m1[q]
         return
     b1 = np.float32(0.9); b2 = np.float32(0.999); eps = np.float32(1e-8)
-    step_size = np.float32(lr / (1.0 - 0.9 ** t))
-    bc2s = np.float32(math.sqrt(1.0 - 0.999 ** t))
-    decay = np.float32(1.0 - lr * wd) if kind == 0 else np.float32(1.0)
+    step_size = co[1]; bc2s = co[2]; decay = co[3]
     for q in range(prm.shape[0]):
         g = grd[q]
         prm[q] *= decay
@@ -212,101 +291,145 @@ def _opt_update(prm, grd, m1, m2, lr, t, kind, wd, momentum):
 
 @njit(cache=_CACHE)
 def _opt_run(prm, grads, lrs, kind, wd, momentum):
-    m1 = np.zeros_like(prm); m2 = np.zeros_like(prm)
-    for s in range(grads.shape[0]): _opt_update(prm, grads[s], m1, m2, lrs[s], s + 1, kind, wd, momentum)
+    m1 = np.zeros_like(prm); m2 = np.zeros_like(prm); co = _opt_coefs(lrs, kind, wd)
+    for s in range(grads.shape[0]): _opt_update(prm, grads[s], m1, m2, co[s], kind, momentum)
     return prm
 
 # %% ../chapters/A1_methods.ipynb #92b8e820
+@njit(cache=_CACHE, fastmath=_FM)
+def _zero_terms(b, imp, scale, relu, nzero, gb):
+    "Adds nzero all-zero samples' dL/db to gb and returns their sum_i I_i (x'-x)^2 (with x = h = 0, dL/dW gets nothing)."
+    loss = 0.0
+    for i in range(b.shape[0]):
+        d = max(b[i], np.float32(0.0)) if relu else b[i]
+        g = d * scale[i] if (b[i] > np.float32(0.0) or not relu) else np.float32(0.0)
+        loss += imp[i] * d * d * nzero
+        gb[i] += g * np.float32(nzero)
+    return loss
+
 @njit(parallel=True, cache=_CACHE, fastmath=_FM)
-def _train_kernel(W, B, MW, VW, Mb, Vb, ST, density, importance, step0, nsteps, lrs, batch,
-                  kind, wd, momentum, relu, log_row, losses, T):
+def _train_kernel(W, B, MW, VW, Mb, Vb, ST, density, importance, cond, binom, step0, nsteps, coefs, batch,
+                  kind, momentum, relu, log_row, losses, T):
     N, nf = B.shape
     m = W.shape[1] // nf
     for j in prange(N):
         w = W[j].copy(); b = B[j].copy(); st = ST[j].copy()
         p = density[j].copy(); invp = (np.float32(1.0) / p).astype(np.float32)
+        c = cond[j].copy(); invc = (np.float32(1.0) / c).astype(np.float32); bn = binom[j].copy()
         imp = importance[j].copy()
         scale = (np.float32(2.0 / (batch * nf)) * imp).astype(np.float32)
         x = np.empty((nf, T), np.float32); o = np.empty((nf, T), np.float32)
         h = np.empty((m, T), np.float32); gh = np.empty((m, T), np.float32)
-        gw = np.empty(nf * m, np.float32); gb = np.empty(nf, np.float32)
+        gw = np.empty(nf * m, np.float32); gb = np.empty(nf, np.float32); none = np.empty(_LANES, np.bool_)
         for s in range(step0, step0 + nsteps):
             gw[:] = 0.0; gb[:] = 0.0
             loss = 0.0
-            for s0 in range(0, batch, T):
-                tlen = min(T, batch - s0)
-                _sample_tile(st, tlen, p, invp, x)
-                loss += _tile_fwd_bwd(w, b, imp, scale, x, h, o, gh, tlen, relu, gw, gb)
+            if bn[0] < 0:
+                for s0 in range(0, batch, T):
+                    tlen = min(T, batch - s0)
+                    _sample_tile(st, tlen, p, invp, x)
+                    loss += _tile_fwd_bwd(w, b, imp, scale, x, h, o, gh, tlen, relu, gw, gb)
+            else:
+                K = _draw_count(st, batch, bn)
+                for s0 in range(0, K, T):
+                    tlen = min(T, K - s0)
+                    _sample_tile_sparse(st, -(-tlen // _LANES) * _LANES, p, c, invp, invc, x, none)
+                    loss += _tile_fwd_bwd(w, b, imp, scale, x, h, o, gh, tlen, relu, gw, gb)
+                loss += _zero_terms(b, imp, scale, relu, batch - K, gb)
             r = log_row[s]
             if r >= 0: losses[r, j] = loss / (batch * nf)
-            _opt_update(w, gw, MW[j], VW[j], lrs[s], s + 1, kind, wd, momentum)
-            _opt_update(b, gb, Mb[j], Vb[j], lrs[s], s + 1, kind, wd, momentum)
+            _opt_update(w, gw, MW[j], VW[j], coefs[s], kind, momentum)
+            _opt_update(b, gb, Mb[j], Vb[j], coefs[s], kind, momentum)
         W[j] = w; B[j] = b; ST[j] = st
 
 _FUSED_MAX = 20  # n_feats * (d_hidden + 1) up to which the generated kernel is used
 
-def _lane_body(nf: int, m: int, relu: bool, ind: int) -> list[str]:
-    "Source lines for one lane l: draw one sample, forward, backward, add to the lane's accumulators."
+def _lane_body(nf: int, m: int, relu: bool, ind: int, sparse: bool, masked: bool = False) -> list[str]:
+    """Source lines for one lane l: draw one sample (conditioned on not all zero if sparse), forward, backward,
+    accumulate; if masked, lanes l >= rem draw their sample but add nothing."""
     o = []; e = lambda s: o.append(" " * ind + s)
     e("a0 = st[l]; a1 = st[L + l]; a2 = st[2 * L + l]; a3 = st[3 * L + l]")
+    if sparse: e("nn = True")
     for i in range(nf):
         e("z, a0, a1, a2, a3 = _xoshiro(a0, a1, a2, a3)")
         e("u = np.float32(np.int32(z >> _U8)) * _INV24")
-        e(f"x{i} = u * ip{i} if u < p{i} else np.float32(0.0)")
+        if sparse:
+            e(f"t = c{i} if nn else p{i}"); e(f"v = ic{i} if nn else ip{i}")
+            e(f"x{i} = u * v if u < t else np.float32(0.0)")
+            if i < nf - 1: e("nn = nn & (u >= t)")
+        else:
+            e(f"x{i} = u * ip{i} if u < p{i} else np.float32(0.0)")
     e("st[l] = a0; st[L + l] = a1; st[2 * L + l] = a2; st[3 * L + l] = a3")
     for k in range(m): e(f"h{k} = " + " + ".join(f"w{i}_{k} * x{i}" for i in range(nf)))           # h = W^T x
     for i in range(nf):
         e(f"o{i} = " + " + ".join(f"w{i}_{k} * h{k}" for k in range(m)) + f" + b{i}")                # o = W h + b
         if relu:
             e(f"d{i} = max(o{i}, np.float32(0.0)) - x{i}")
-            e(f"g{i} = d{i} * s{i} if o{i} > np.float32(0.0) else np.float32(0.0)")
         else:
-            e(f"d{i} = o{i} - x{i}"); e(f"g{i} = d{i} * s{i}")
+            e(f"d{i} = o{i} - x{i}")
+        if masked: e(f"d{i} = d{i} * mk")
+        if relu: e(f"g{i} = d{i} * s{i} if o{i} > np.float32(0.0) else np.float32(0.0)")
+        else: e(f"g{i} = d{i} * s{i}")
     for k in range(m): e(f"q{k} = " + " + ".join(f"w{i}_{k} * g{i}" for i in range(nf)))           # W^T g
-    e("acc[l] += " + " + ".join(f"c{i} * d{i} * d{i}" for i in range(nf)))
+    e("acc[l] += " + " + ".join(f"c{i}_ * d{i} * d{i}" for i in range(nf)))
     for i in range(nf): e(f"acc[{1 + i} * L + l] += g{i}")
     for i in range(nf):
         for k in range(m): e(f"acc[{1 + nf + i * m + k} * L + l] += g{i} * h{k} + x{i} * q{k}")
     return o
 
+def _step_source(nf: int, m: int, relu: bool, sparse: bool) -> list[str]:
+    "The generated `step` (dense: `batch` samples) or `sparse_step` (`batch` non-zero samples)."
+    src = ["@njit(cache=True, fastmath=_FM)",
+           f"def {'sparse_step' if sparse else 'step'}(w, b, p, invp, c, invc, scale, imp, st, acc, batch):",
+           "    acc[:] = 0.0"]
+    for i in range(nf):
+        src.append(f"    p{i} = p[{i}]; ip{i} = invp[{i}]; s{i} = scale[{i}]; b{i} = b[{i}]; c{i}_ = imp[{i}]")
+        if sparse: src.append(f"    c{i} = c[{i}]; ic{i} = invc[{i}]")
+        src += [f"    w{i}_{k} = w[{i * m + k}]" for k in range(m)]
+    src += ["    for r in range(batch // L):", "        for l in range(L):"] + _lane_body(nf, m, relu, 12, sparse)
+    if sparse:  # the last, partial round of lanes runs vectorised with a mask (its extra draws are discarded)
+        src += ["    rem = batch % L", "    if rem > 0:", "        for l in range(L):",
+                "            mk = np.float32(1.0) if l < rem else np.float32(0.0)"] + _lane_body(nf, m, relu, 12, True, True)
+    else:
+        src += ["    for l in range(batch % L):"] + _lane_body(nf, m, relu, 8, False)
+    return src + [""]
+
 def _fused_source(nf: int, m: int, relu: bool) -> str:
     "A module with `train_kernel`, `_train_kernel`'s drop-in specialised to (nf, m, activation)."
     K = 1 + nf + nf * m  # accumulators per lane: loss, dL/db, dL/dW
     src = ["import numpy as np", "from numba import njit, prange",
-           "from toymodels.fast import _FM, _INV24, _LANES as L, _U8, _opt_update, _xoshiro", "",
-           "@njit(cache=True, fastmath=_FM)",
-           "def step(w, b, p, invp, scale, imp, st, acc, batch):",
-           "    acc[:] = 0.0"]
-    for i in range(nf):
-        src.append(f"    p{i} = p[{i}]; ip{i} = invp[{i}]; s{i} = scale[{i}]; b{i} = b[{i}]; c{i} = imp[{i}]")
-        src += [f"    w{i}_{k} = w[{i * m + k}]" for k in range(m)]
-    src += ["    for r in range(batch // L):", "        for l in range(L):"] + _lane_body(nf, m, relu, 12)
-    src += ["    for l in range(batch % L):"] + _lane_body(nf, m, relu, 8)
-    src += ["", "@njit(parallel=True, cache=True, fastmath=_FM)",
-            "def train_kernel(W, B, MW, VW, Mb, Vb, ST, density, importance, step0, nsteps, lrs, batch,",
-            "                 kind, wd, momentum, relu, log_row, losses, T):",
+           "from toymodels.fast import _FM, _INV24, _LANES as L, _U8, _draw_count, _opt_update, _xoshiro, _zero_terms", ""]
+    src += _step_source(nf, m, relu, False) + _step_source(nf, m, relu, True)
+    src += ["@njit(parallel=True, cache=True, fastmath=_FM)",
+            "def train_kernel(W, B, MW, VW, Mb, Vb, ST, density, importance, cond, binom, step0, nsteps, coefs, batch,",
+            "                 kind, momentum, relu, log_row, losses, T):",
             "    N, nf = B.shape",
             "    for j in prange(N):",
             "        w = W[j].copy(); b = B[j].copy(); st = ST[j].copy()",
             "        p = density[j].copy(); invp = (np.float32(1.0) / p).astype(np.float32)",
+            "        c = cond[j].copy(); invc = (np.float32(1.0) / c).astype(np.float32); bn = binom[j].copy()",
             "        imp = importance[j].copy()",
             "        scale = (np.float32(2.0 / (batch * nf)) * imp).astype(np.float32)",
             f"        acc = np.empty({K} * L, np.float32)",
             "        gw = np.empty(W.shape[1], np.float32); gb = np.empty(nf, np.float32)",
             "        for s in range(step0, step0 + nsteps):",
-            "            step(w, b, p, invp, scale, imp, st, acc, batch)",
+            "            if bn[0] < 0:",
+            "                step(w, b, p, invp, c, invc, scale, imp, st, acc, batch); K = batch",
+            "            else:",
+            "                K = _draw_count(st, batch, bn)",
+            "                sparse_step(w, b, p, invp, c, invc, scale, imp, st, acc, K)",
             f"            for q in range({K - 1}):",
             "                a = np.float32(0.0)",
             "                for l in range(L): a += acc[(1 + q) * L + l]",
             f"                if q < {nf}: gb[q] = a",
             f"                else: gw[q - {nf}] = a",
+            "            loss = 0.0",
+            "            for l in range(L): loss += acc[l]",
+            "            if K < batch: loss += _zero_terms(b, imp, scale, relu, batch - K, gb)",
             "            r = log_row[s]",
-            "            if r >= 0:",
-            "                loss = 0.0",
-            "                for l in range(L): loss += acc[l]",
-            "                losses[r, j] = loss / (batch * nf)",
-            "            _opt_update(w, gw, MW[j], VW[j], lrs[s], s + 1, kind, wd, momentum)",
-            "            _opt_update(b, gb, Mb[j], Vb[j], lrs[s], s + 1, kind, wd, momentum)",
+            "            if r >= 0: losses[r, j] = loss / (batch * nf)",
+            "            _opt_update(w, gw, MW[j], VW[j], coefs[s], kind, momentum)",
+            "            _opt_update(b, gb, Mb[j], Vb[j], coefs[s], kind, momentum)",
             "        W[j] = w; B[j] = b; ST[j] = st", ""]
     return "\n".join(src)
 
@@ -355,6 +478,9 @@ def train_fast(cfg: ModelConfig, # the models
     losses = np.zeros((len(log_steps), N), np.float32)
     T = _tile_len(nf, m)
     kind, relu = _OPT_KIND[tcfg.optimizer], cfg.activation == "relu"
+    coefs = _opt_coefs(lrs, kind, float(tcfg.weight_decay))
+    q = 1.0 - np.prod(1.0 - density.astype(np.float64), axis=1)
+    eff = np.where(q < _SPARSE_Q, q, 1.0) * batch  # expected samples computed per step
     kernel = _kernel_for(nf, m, relu)
     t0 = time.perf_counter()
     bar = tqdm(total=N * steps, disable=not progress, desc=f"train {N} models (fast)", leave=False, unit_scale=True, unit="model-steps")
@@ -363,12 +489,14 @@ def train_fast(cfg: ModelConfig, # the models
         Wc, Bc = W[c0:c1].copy(), B[c0:c1].copy()
         MW, VW, Mb, Vb = np.zeros_like(Wc), np.zeros_like(Wc), np.zeros_like(Bc), np.zeros_like(Bc)
         ST = _seed_states(tcfg.seed, c0, n)
+        binom, cond = _sparse_tables(density[c0:c1], batch)
         lc = np.zeros((len(log_steps), n), np.float32)
-        block = max(1, min(steps, int(1e9 // (n * batch * nf * (m + 1)))))  # ~1 s of work per call
+        work = n * (eff[c0:c1].mean() * nf * (m + 1) + 600)  # per step, in ~0.3 ns units (600: per-step overheads)
+        block = max(1, min(steps, int(4e9 // work)))  # ~1 s per call: per-call costs stay small, the bar moves
         for s0 in range(0, steps, block):
             ns = min(block, steps - s0)
-            kernel(Wc, Bc, MW, VW, Mb, Vb, ST, density[c0:c1], importance[c0:c1], s0, ns, lrs, batch,
-                   kind, float(tcfg.weight_decay), float(tcfg.momentum), relu, log_row, lc, T)
+            kernel(Wc, Bc, MW, VW, Mb, Vb, ST, density[c0:c1], importance[c0:c1], cond, binom, s0, ns, coefs, batch,
+                   kind, float(tcfg.momentum), relu, log_row, lc, T)
             rows = log_row[s0:s0 + ns]; rows = rows[rows >= 0]
             for r in rows: _check_finite(torch.from_numpy(lc[r]), log_steps[r])
             bar.update(n * ns)
