@@ -150,3 +150,15 @@ def test_nonfinite_raises():
     cfg = ModelConfig(n_feats=3, d_hidden=2, n_inst=2)
     with pytest.raises(FloatingPointError):
         train_fast(cfg, TrainConfig(steps=30, lr=1e30), progress=False)
+
+
+def test_init_is_respected_by_both_engines():
+    "train(..., init=(W, b)) starts both engines from the given weights."
+    cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=3, density=0.1)
+    W0 = torch.randn(3, 5, 2, generator=torch.Generator().manual_seed(0)); b0 = torch.full((3, 5), 0.1)
+    for engine in ("fast", "torch"):
+        r = train(cfg, TrainConfig(steps=1, lr=1e-12, engine=engine), progress=False, init=(W0, b0))
+        torch.testing.assert_close(r.W, W0, atol=1e-6, rtol=0)
+        torch.testing.assert_close(r.b, b0, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="shape"):
+        train(cfg, TrainConfig(steps=1), progress=False, init=(torch.zeros(2, 5, 2), None))

@@ -27,6 +27,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'toymodels.core._check_finite': ('toy_model.html#_check_finite', 'toymodels/core.py'),
                                 'toymodels.core._check_int': ('toy_model.html#_check_int', 'toymodels/core.py'),
                                 'toymodels.core._check_table': ('toy_model.html#_check_table', 'toymodels/core.py'),
+                                'toymodels.core._init_weights': ('toy_model.html#_init_weights', 'toymodels/core.py'),
                                 'toymodels.core._nested': ('toy_model.html#_nested', 'toymodels/core.py'),
                                 'toymodels.core._overlaps': ('toy_model.html#_overlaps', 'toymodels/core.py'),
                                 'toymodels.core._table': ('toy_model.html#_table', 'toymodels/core.py'),

@@ -198,12 +198,18 @@ def loss_per_instance(
     return reduce(importance[:, None, :] * (x - x_hat) ** 2, "inst batch feats -> inst", "mean")
 
 @torch.no_grad()
-def evaluate_loss(model: ToyModel, n_samples: int = 2**16, seed: int = 12345, batch_size: int = 2**14) -> Float[Tensor, "inst"]:
+def evaluate_loss(model: ToyModel, # the models
+                  n_samples: int = 2**16, # Monte-Carlo samples per instance
+                  seed: int = 12345, # seeds the evaluation stream
+                  batch_size: int = 2**14, # samples per chunk
+                  sampler: Callable | None = None, # sampler(batch_size, generator) -> x (inst, batch, feats); default: model.sample
+                 ) -> Float[Tensor, "inst"]:
     "A Monte-Carlo estimate of each instance's expected loss on fresh data."
     g = torch.Generator(device=model.W.device).manual_seed(seed)
+    sampler = sampler or model.sample
     total = torch.zeros(model.cfg.n_inst, device=model.W.device)
     for start in range(0, n_samples, batch_size):
-        x = model.sample(min(batch_size, n_samples - start), g)
+        x = sampler(min(batch_size, n_samples - start), g)
         total += loss_per_instance(model(x), x, model.importance) * x.shape[1]
     return total / n_samples
 
@@ -233,10 +239,20 @@ def _check_finite(loss: Tensor, step: int):
         bad = (~torch.isfinite(loss)).nonzero().flatten().tolist()
         raise FloatingPointError(f"non-finite loss at step {step} in instance(s) {bad[:10]}; try a smaller lr")
 
-def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True) -> TrainResult:
+def _init_weights(model: ToyModel, init) -> None:
+    "Overwrite a freshly initialised model's W and b with `init = (W, b)` (b may be None: zeros)."
+    W, b = init
+    W = torch.as_tensor(W, dtype=torch.float32)
+    if W.shape != model.W.shape: raise ValueError(f"init W has shape {tuple(W.shape)}, expected {tuple(model.W.shape)}")
+    with torch.no_grad():
+        model.W.copy_(W); model.b.copy_(torch.zeros_like(model.b) if b is None else torch.as_tensor(b, dtype=torch.float32))
+
+def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init=None, sampler: Callable | None = None) -> TrainResult:
     "The reference trainer: autograd and a torch optimiser, on any device."
     g = torch.Generator(device=tcfg.device).manual_seed(tcfg.seed)
     model = ToyModel(cfg, g, tcfg.device)
+    if init is not None: _init_weights(model, init)
+    sampler = sampler or model.sample
     opt = make_optimizer(model.parameters(), tcfg)
     sched = SCHEDULES[tcfg.schedule]
     losses, log_steps = [], []
@@ -244,7 +260,7 @@ def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True) -> T
     bar = tqdm(range(tcfg.steps), disable=not progress, desc=f"train {cfg.n_inst} models", leave=False)
     for step in bar:
         for group in opt.param_groups: group["lr"] = tcfg.lr * sched(step, tcfg.steps)
-        x = model.sample(tcfg.batch_size, g)
+        x = sampler(tcfg.batch_size, g)
         loss = loss_per_instance(model(x), x, model.importance)
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
@@ -270,12 +286,18 @@ def train(cfg: ModelConfig, # the models
           tcfg: TrainConfig = TrainConfig(), # the recipe
           progress: bool = True, # show a tqdm progress bar
           device: str | None = None, # override `tcfg.device`
+          init: tuple | None = None, # start from (W (inst, feats, hidden), b (inst, feats) or None) instead of the seeded init
+          sampler: Callable | None = None, # a custom data distribution: sampler(batch_size, generator) -> x (inst, batch, feats); torch engine
          ) -> TrainResult:
     "Train `cfg.n_inst` toy models at once and return them with their loss history."
     if device is not None: tcfg = dataclasses.replace(tcfg, device=device)
     engine = resolve_engine(cfg, tcfg)
+    if sampler is not None:
+        if tcfg.engine not in ("auto", "torch"): raise ValueError(f"a custom sampler needs the torch engine, not {tcfg.engine!r}")
+        engine = "torch"
     if engine not in ENGINE_FUNCS: raise ValueError(f"engine {engine!r} is not available; choose from {tuple(ENGINE_FUNCS)}")
-    return ENGINE_FUNCS[engine](cfg, tcfg, progress=progress)
+    kw = {"sampler": sampler} if sampler is not None else {}
+    return ENGINE_FUNCS[engine](cfg, tcfg, progress=progress, init=init, **kw)
 
 # %% ../chapters/02_toy_model.ipynb #78cb28b2
 def feature_norms(W: Float[Tensor, "inst feats hidden"]) -> Float[Tensor, "inst feats"]:

@@ -20,7 +20,7 @@ import torch
 from numba import njit, prange
 from tqdm.auto import tqdm
 
-from .core import ENGINE_FUNCS, SCHEDULES, ModelConfig, ToyModel, TrainConfig, TrainResult, _check_finite
+from .core import ENGINE_FUNCS, SCHEDULES, ModelConfig, ToyModel, TrainConfig, TrainResult, _check_finite, _init_weights
 
 # %% auto #0
 __all__ = ['sample_batch', 'grad', 'train_fast']
@@ -463,13 +463,15 @@ def train_fast(cfg: ModelConfig, # the models
                tcfg: TrainConfig, # the recipe (device must be the CPU)
                progress: bool = True, # show a tqdm progress bar
                chunk: int = 65536, # instances per kernel chunk (bounds memory; results do not depend on it)
+               init: tuple | None = None, # start from (W, b or None) instead of the seeded initialisation
               ) -> TrainResult:
     "Train `cfg.n_inst` toy models with the compiled CPU kernel."
     if not _supports(cfg, tcfg): raise ValueError(f"train_fast does not support {cfg} with {tcfg}")
     N, nf, m, steps, batch = cfg.n_inst, cfg.n_feats, cfg.d_hidden, tcfg.steps, tcfg.batch_size
-    init = ToyModel(cfg, torch.Generator().manual_seed(tcfg.seed))
-    W = init.W.detach().numpy().reshape(N, nf * m).copy()
-    B = np.zeros((N, nf), np.float32)
+    model0 = ToyModel(cfg, torch.Generator().manual_seed(tcfg.seed))
+    if init is not None: _init_weights(model0, init)
+    W = model0.W.detach().numpy().reshape(N, nf * m).copy()
+    B = model0.b.detach().numpy().copy()
     density = cfg.density_table().numpy(); importance = cfg.importance_table().numpy()
     sched = SCHEDULES[tcfg.schedule]
     lrs = np.array([tcfg.lr * sched(s, steps) for s in range(steps)], dtype=np.float64)
