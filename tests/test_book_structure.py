@@ -70,11 +70,13 @@ def _qmd_code_blocks(text: str) -> list[str]:
 
 
 def prose_and_code(path: Path) -> tuple[str, list[str]]:
-    "The markdown prose of a chapter (code removed) and the sources of its executable code cells."
+    "The markdown prose of a chapter (code removed; computed Markdown outputs included) and the sources of its code cells."
     path = Path(path)
     if path.suffix == '.ipynb':
         cells = read_nb(path)['cells']
-        prose = '\n\n'.join(_src(c) for c in cells if c['cell_type'] == 'markdown')
+        outputs = [''.join(o['data']['text/markdown']) for c in cells if c['cell_type'] == 'code'
+                   for o in c.get('outputs', []) if 'text/markdown' in o.get('data', {})]
+        prose = '\n\n'.join([_src(c) for c in cells if c['cell_type'] == 'markdown'] + outputs)
         return strip_code(prose), [_src(c) for c in cells if c['cell_type'] == 'code']
     text = path.read_text(encoding='utf-8')
     return strip_code(text), _qmd_code_blocks(text)
