@@ -135,21 +135,24 @@ def test_stratified_loss_ranks_models_like_their_true_loss():
 # ---------------------------------------------------------------- training
 
 def test_train_blocks_isolates_divergence():
-    cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=6, density=0.5, importance=[[1.0]] * 4 + [[1e4]] * 2)
-    sgd = TrainConfig(steps=100, optimizer="sgd", lr=0.1)
-    W, b, div, _ = train_blocks(cfg, sgd, block=2)
+    cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=6, density=0.5, importance=[[1.0], [1.0], [1e4]] * 2)
+    sgd, groups = TrainConfig(steps=100, optimizer="sgd", lr=0.1), np.array([0, 1, 2] * 2)
+    W, b, div, _ = train_blocks(cfg, sgd, groups)
     assert div.tolist() == [False, False, True]
-    assert np.isfinite(W[:4]).all() and np.isnan(W[4:]).all() and np.isnan(b[4:]).all()
-    # the blocks that survive start from the weights the batched call drew
-    W1, _, _, _ = train_blocks(cfg, dataclasses.replace(sgd, steps=1, lr=1e-12), block=2)
-    W0 = ToyModel(cfg, torch.Generator().manual_seed(sgd.seed)).W.detach().numpy()
-    np.testing.assert_allclose(W1, W0, atol=1e-6)
+    bad = groups == 2
+    assert np.isfinite(W[~bad]).all() and np.isnan(W[bad]).all() and np.isnan(b[bad]).all()
+    # the groups that survive start from the weights the batched call drew (zero importance: no gradient, W stays put)
+    still = dataclasses.replace(cfg, importance=[[0.0], [0.0], [1e4]] * 2)
+    W0 = ToyModel(still, torch.Generator().manual_seed(sgd.seed)).W.detach().numpy()
+    W1, _, div1, _ = train_blocks(still, sgd, groups)
+    assert div1.tolist() == [False, False, True]
+    np.testing.assert_array_equal(W1[~bad], W0[~bad])
 
 
 def test_train_blocks_equals_train_without_divergence():
     cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=4, density=0.1, importance=INTRO_IMPORTANCE)
     tcfg = TrainConfig(steps=150)
-    W, b, div, _ = train_blocks(cfg, tcfg, block=2)
+    W, b, div, _ = train_blocks(cfg, tcfg, np.array([0, 0, 1, 1]))
     res = train(cfg, tcfg, progress=False)
     assert not div.any()
     np.testing.assert_array_equal(W, res.W.numpy()); np.testing.assert_array_equal(b, res.b.numpy())
@@ -157,7 +160,7 @@ def test_train_blocks_equals_train_without_divergence():
 
 def test_runners_on_tiny_specs():
     conds = conditions({"learning rate": [{"lr": 3e-3}], "init scale": [{"init_scale": 0.5}]})
-    spec = {"model": {"n_feats": 5, "d_hidden": 2, "importance": INTRO_IMPORTANCE}, "densities": [1.0, 0.1], "n_seeds": 2,
+    spec = {"model": {"n_feats": 5, "d_hidden": 2, "importance": INTRO_IMPORTANCE}, "densities": [1.0, 0.1], "n_seeds": 2, "layout": "seed-major",
             "train": TrainConfig(steps=200).to_dict(), "conditions": conds, "eval_samples": 2**10}
     out = run_condition_sweep(spec, progress=False)
     assert out["W"].shape == (3, 2, 2, 5, 2) and out["loss"].shape == (3, 2, 2) and out["seconds"].shape == (3,)
@@ -169,6 +172,9 @@ def test_runners_on_tiny_specs():
     # the initial scale reaches the model: a short run with init x0.5 stays smaller
     short = run_condition_sweep({**spec, "train": TrainConfig(steps=1, lr=1e-9).to_dict()}, progress=False)
     np.testing.assert_allclose(short["W"][2], 0.5 * short["W"][0], rtol=1e-4, atol=1e-7)
+    # layout: seed s at density j is instance s * n_densities + j of the batched config
+    W0 = ToyModel(ModelConfig(n_feats=5, d_hidden=2, n_inst=4), torch.Generator().manual_seed(0)).W.detach().numpy()
+    np.testing.assert_allclose(short["W"][0], W0.reshape(2, 2, 5, 2).transpose(1, 0, 2, 3), atol=1e-6)
     phase = {"grid": {"r_min": 0.5, "r_max": 2.0, "n_r": 2, "s_min": 0.05, "s_max": 0.5, "n_s": 2, "per_point": 2},
              "train": TrainConfig(steps=200).to_dict(), "conditions": conds[:1], "max_points": 256}
     outp = run_phase_conditions(phase, progress=False)
