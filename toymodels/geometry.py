@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from typing import Callable, Sequence
 
@@ -378,9 +379,12 @@ def run_correlated(params: dict, progress: bool = True) -> dict[str, np.ndarray]
     dens, k = params["densities"], params["n_seeds"]
     per = len(dens) * k
     out = {"densities": np.asarray(dens)}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add overhead (and stall under load)
-    try: runs = {n: _train_correlated(params, n, names, progress) for n, names in correlated_runs(params).items()}
+    threads, runs = torch.get_num_threads(), correlated_runs(params)
+    torch.set_num_threads(1)  # tiny tensors: one thread per run, and the runs side by side (results do not depend on it)
+    try:
+        with ThreadPoolExecutor(len(runs)) as pool:
+            done = pool.map(lambda nr: _train_correlated(params, *nr, progress), runs.items())
+            runs = dict(zip(runs, done))
     finally: torch.set_num_threads(threads)
     for n, (names, res, loss) in runs.items():
         for i, nm in enumerate(names):
