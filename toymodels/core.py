@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'SCHEDULES', 'OPTIMIZERS', 'ENGINES', 'ENGINE_FUNCS', 'STYLE', 'ModelConfig', 'TrainConfig',
            'sample_features', 'ToyModel', 'loss_per_instance', 'evaluate_loss', 'TrainResult', 'make_optimizer',
-           'train_torch', 'resolve_engine', 'train', 'feature_norms', 'superposition', 'dimensionality', 'represented',
-           'n_represented', 'styled', 'with_style']
+           'train_torch', 'resolve_engine', 'train', 'feature_norms', 'superposition', 'dimensionality', 'cosines',
+           'represented', 'n_represented', 'styled', 'with_style']
 
 # %% ../chapters/02_toy_model.ipynb #a212a4d9
 ACTIVATIONS = ("relu", "linear")
@@ -317,6 +317,11 @@ def superposition(W: Float[Tensor, "inst feats hidden"]) -> Float[Tensor, "inst 
 def dimensionality(W: Float[Tensor, "inst feats hidden"], eps: float = 1e-8) -> Float[Tensor, "inst feats"]:
     "D_i = ‖W_i‖² / Σ_j (Ŵ_i · W_j)²: the share of a dimension feature i gets (0 if not represented)."
     return W.norm(dim=-1) ** 2 / ((_overlaps(W) ** 2).sum(-1) + eps)
+
+def cosines(W: Float[Tensor, "*inst feats hidden"], eps: float = 1e-12) -> Float[Tensor, "*inst feats feats"]:
+    "cos(W_i, W_j) for all i, j (0 where a feature has ‖W_i‖ ≈ 0); works on torch tensors and numpy arrays alike."
+    W_hat = W / ((W * W).sum(-1)[..., None] ** 0.5 + eps)
+    return einsum(W_hat, W_hat, "... i hidden, ... j hidden -> ... i j")
 
 def represented(W: Float[Tensor, "inst feats hidden"], threshold: float = 0.5) -> Bool[Tensor, "inst feats"]:
     "Features with ‖W_i‖ > threshold."

@@ -15,9 +15,9 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, loss_per_instance, sample_features,
-                            feature_norms, superposition, represented, n_represented, with_style)
+                            feature_norms, superposition, represented, n_represented, cosines, with_style)
 from .results import experiment
-from .intro import sweep_config, train_sweep, best_seed, _cosines
+from .intro import sweep_config, train_sweep, best_seed
 
 # %% auto #0
 __all__ = ['DEM_DENSITIES', 'DEM_20_5', 'DEM_80_20', 'DEM_20_5_LONG', 'SUPERPOSITION_CMAP', 'feature_moments',
@@ -184,7 +184,7 @@ def superposition_order(W: Float[np.ndarray, "seed feats hidden"], # trained ReL
     strict = np.where(sup & rep, idx, W.shape[1]).min(-1) > np.where(~sup & rep, idx, -1).max(-1)
     mean_idx = lambda m: (idx * m).sum(-1) / np.maximum(m.sum(-1), 1)
     on_average = mean_idx(sup & rep) > mean_idx(~sup & rep)
-    cos = _cosines(W.numpy())
+    cos = cosines(W.numpy())
     anti = np.where(sup & rep, cos.min(-1) < -0.9, True).all(-1)
     return strict, on_average, anti
 

@@ -15,7 +15,7 @@ from einops import reduce
 from jaxtyping import Float
 from torch import Tensor
 
-from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, dimensionality,
+from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, dimensionality, cosines,
                             STYLE, styled, with_style)
 from .phase import expected_loss
 from .results import experiment
@@ -77,8 +77,7 @@ def tegum_factors(W: Float[np.ndarray, "feats hidden"], # one model's weights
     "Split a model's represented features into groups in mutually orthogonal subspaces (the factors of a tegum product)."
     W = np.asarray(W, np.float64)
     idx = np.flatnonzero(np.linalg.norm(W, axis=-1) > threshold)
-    V = W[idx] / np.linalg.norm(W[idx], axis=-1, keepdims=True)
-    linked = np.abs(V @ V.T) > tol
+    linked = np.abs(cosines(W[idx])) > tol
     label = -np.ones(len(idx), int)
     for start in range(len(idx)):                       # connected components of the 'interacts' graph
         if label[start] >= 0: continue
@@ -219,8 +218,7 @@ def nonuniform_class(W: Float[np.ndarray, "inst 5 hidden"], # weights of 5-featu
             gaps = np.degrees(np.diff(np.concatenate([ang, ang[:1] + 2 * np.pi])))
             if ((gaps > 30) & (gaps < 120)).all(): out[k] = "pentagon"
         elif rep[:4].all() and not rep[4]:
-            v = w[:4] / nk[:4, None]
-            c = v @ v.T
+            c = cosines(w[:4])
             partner = (c + 3 * np.eye(4)).argmin(-1)            # each feature's most opposite other feature
             pairs = {tuple(sorted((i, int(partner[i])))) for i in range(4)}
             if len(pairs) == 2 and all(c[i, j] < -0.9 for i, j in pairs):
@@ -343,8 +341,8 @@ def pair_cosines(W: Float[np.ndarray, "inst feats hidden"], # weights
                 ) -> Float[np.ndarray, "inst pairs"]:
     "cos(W_a, W_b) for every pair (a, b), in every instance."
     W = np.asarray(W, np.float64)
-    Wh = W / np.maximum(np.linalg.norm(W, axis=-1, keepdims=True), 1e-12)
-    return np.stack([(Wh[:, a] * Wh[:, b]).sum(-1) for a, b in pairs], -1)
+    c = cosines(np.asarray(W, np.float64))
+    return np.stack([c[:, a, b] for a, b in pairs], -1)
 
 # %% ../chapters/05_geometry.ipynb #7d1c5be6
 CORRELATED_PARAMS = {

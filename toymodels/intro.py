@@ -16,7 +16,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, feature_norms,
-                            superposition, n_represented, with_style)
+                            superposition, n_represented, cosines, with_style)
 from .results import experiment
 
 # %% auto #0
@@ -112,10 +112,6 @@ def plot_feature_vectors(Ws: Sequence[np.ndarray], # one W (feats, 2) per panel
     return fig
 
 # %% ../chapters/01_introduction.ipynb #e56d2596
-def _cosines(W: Float[np.ndarray, "... feats hidden"]) -> Float[np.ndarray, "... feats feats"]:
-    Wn = W / (np.linalg.norm(W, axis=-1, keepdims=True) + 1e-12)
-    return einsum(Wn, Wn, "... i h, ... j h -> ... i j")
-
 def check_dense(W: Float[np.ndarray, "seed feats 2"], # trained at S = 0
                 b: Float[np.ndarray, "seed feats"], # (unused; for a uniform signature)
                 tol: float = 0.1, # tolerance on norms and dot products
@@ -131,7 +127,7 @@ def check_antipodal_pairs(W: Float[np.ndarray, "seed feats 2"], # trained at S =
                          ) -> np.ndarray:
     "Per seed: features 0-3 are represented as two antipodal pairs (in orthogonal directions) and feature 4 is not."
     norms = np.linalg.norm(W, axis=-1)
-    cos = _cosines(W[:, :4])
+    cos = cosines(W[:, :4])
     partner = cos.argmin(-1)                                                   # (seed, 4)
     matched = (np.take_along_axis(partner, partner, -1) == np.arange(4)).all(-1)
     anti = (cos.min(-1) < -1 + cos_tol).all(-1)
