@@ -235,3 +235,42 @@ def test_no_bare_directive_survives_filter(path):
             for d in _directives(_src(c)) if bare_directive(d)]
     assert left == [], f'{path.name}: nbdev directives left after filtering: {left}'
     assert not any('default_exp' in ''.join(_directives(_src(c))) for c in out['cells'] if c['cell_type'] == 'code')
+
+
+# ---------------------------------------------------------------- cell options parse as Quarto reads them
+
+def option_block(code: str) -> str:
+    "The YAML Quarto reads from a cell: its `#|` option lines (bare nbdev directives dropped), joined."
+    return '\n'.join(re.sub(r'^\s*#\|\s?', '', l) for l in _directives(code) if not bare_directive(l))
+
+
+def option_errors(path: Path) -> list[str]:
+    "One message per code cell of `path` whose `#|` option block PyYAML cannot parse (Quarto would fail)."
+    bad = []
+    for i, code in enumerate(prose_and_code(path)[1]):
+        block = option_block(code)
+        try: opts = yaml.safe_load(block) if block.strip() else {}
+        except yaml.YAMLError as e:
+            bad.append(f'cell {i}: {str(e).splitlines()[0]} in {block[:80]!r}'); continue
+        if not isinstance(opts, dict): bad.append(f'cell {i}: option block is not a mapping: {block[:80]!r}')
+    return bad
+
+
+def test_option_block_checker_catches_bad_escape():
+    "The case that broke the render: `\\ge` inside a double-quoted caption is not valid YAML."
+    nb = {'cells': [{'cell_type': 'code', 'metadata': {}, 'outputs': [],
+                     'source': ['#| export\n', '#| label: fig-x\n', '#| fig-cap: "for $s \\ge 0.2$"\n', 'plot()']},
+                    {'cell_type': 'code', 'metadata': {}, 'outputs': [],
+                     'source': ['#| fig-cap: \'for $s \\ge 0.2$\'\n', '#| fig-alt: "a \\\\ge b"\n', 'plot()']}]}
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / 'c.ipynb'; p.write_text(json.dumps(nb))
+        errs = option_errors(p)
+    assert len(errs) == 1 and errs[0].startswith('cell 0:'), errs
+
+
+@pytest.mark.parametrize('path', chapter_notebooks(ROOT), ids=lambda p: p.name)
+def test_cell_options_parse_as_yaml(path):
+    "Every `#|` option block parses with PyYAML, as Quarto parses it (e.g. no `\\g` escapes in double quotes)."
+    errs = option_errors(path)
+    assert errs == [], f'{path.name}: option blocks Quarto cannot parse: {errs}'
