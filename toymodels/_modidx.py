@@ -36,6 +36,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'toymodels.core.dimensionality': ('toy_model.html#dimensionality', 'toymodels/core.py'),
                                 'toymodels.core.evaluate_loss': ('toy_model.html#evaluate_loss', 'toymodels/core.py'),
                                 'toymodels.core.feature_norms': ('toy_model.html#feature_norms', 'toymodels/core.py'),
+                                'toymodels.core.importance_colors': ('toy_model.html#importance_colors', 'toymodels/core.py'),
                                 'toymodels.core.loss_per_instance': ('toy_model.html#loss_per_instance', 'toymodels/core.py'),
                                 'toymodels.core.make_optimizer': ('toy_model.html#make_optimizer', 'toymodels/core.py'),
                                 'toymodels.core.n_represented': ('toy_model.html#n_represented', 'toymodels/core.py'),

@@ -20,10 +20,10 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'SCHEDULES', 'OPTIMIZERS', 'ENGINES', 'ENGINE_FUNCS', 'STYLE', 'ModelConfig', 'TrainConfig',
-           'sample_features', 'ToyModel', 'loss_per_instance', 'evaluate_loss', 'TrainResult', 'make_optimizer',
-           'train_torch', 'resolve_engine', 'train', 'feature_norms', 'superposition', 'dimensionality', 'cosines',
-           'represented', 'n_represented', 'styled', 'with_style']
+__all__ = ['ACTIVATIONS', 'SCHEDULES', 'OPTIMIZERS', 'ENGINES', 'ENGINE_FUNCS', 'STYLE', 'IMPORTANCE_CMAP', 'SUPERPOSITION_CMAP',
+           'ModelConfig', 'TrainConfig', 'sample_features', 'ToyModel', 'loss_per_instance', 'evaluate_loss',
+           'TrainResult', 'make_optimizer', 'train_torch', 'resolve_engine', 'train', 'feature_norms', 'superposition',
+           'dimensionality', 'cosines', 'represented', 'n_represented', 'importance_colors', 'styled', 'with_style']
 
 # %% ../chapters/02_toy_model.ipynb #a212a4d9
 ACTIVATIONS = ("relu", "linear")
@@ -340,6 +340,13 @@ STYLE = {
     "axes.spines.top": False, "axes.spines.right": False, "axes.grid": False,
     "image.cmap": "RdBu_r", "axes.prop_cycle": plt.cycler(color=["#3b6fb6", "#d1495b", "#edae49", "#66a182", "#8d6a9f", "#2e4057"]),
 }
+IMPORTANCE_CMAP = plt.get_cmap("viridis")      # feature importance: most important = yellow (1.0), least = dark (0.0)
+SUPERPOSITION_CMAP = plt.get_cmap("viridis")   # Σ_{j≠i} (Ŵ_i·W_j)²: 0 = dark blue (orthogonal), ≥ 1 = yellow
+
+def importance_colors(importance) -> np.ndarray:
+    "RGBA per feature on `IMPORTANCE_CMAP`, the most important yellow and the least dark (as in the paper's Colab)."
+    imp = np.asarray(importance, dtype=float)
+    return IMPORTANCE_CMAP((imp - imp.min()) / np.ptp(imp) if np.ptp(imp) else np.ones_like(imp))
 
 def styled():
     "The package's plot style as a context manager."
