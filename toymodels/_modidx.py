@@ -182,6 +182,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'toymodels.quarto_filter': { 'toymodels.quarto_filter._body': ('a2_building_the_book.html#_body', 'toymodels/quarto_filter.py'),
                                          'toymodels.quarto_filter._is_false': ( 'a2_building_the_book.html#_is_false',
                                                                                 'toymodels/quarto_filter.py'),
+                                         'toymodels.quarto_filter._is_prose': ( 'a2_building_the_book.html#_is_prose',
+                                                                                'toymodels/quarto_filter.py'),
                                          'toymodels.quarto_filter._source': ( 'a2_building_the_book.html#_source',
                                                                               'toymodels/quarto_filter.py'),
                                          'toymodels.quarto_filter.bare_directive': ( 'a2_building_the_book.html#bare_directive',

@@ -57,6 +57,11 @@ def _is_false(lines: list[str], key: str) -> bool:
     return any(option_key(l) == key and _body(l).split(':', 1)[1].strip().lower() in ('false', 'no')
                for l in lines)
 
+def _is_prose(cell: dict) -> bool:
+    "Does the cell only build prose: at least one output, and every output Markdown (`Markdown(f'...')`)?"
+    outs = cell.get('outputs') or []
+    return bool(outs) and all('text/markdown' in o.get('data', {}) for o in outs)
+
 def filter_cell(cell: dict) -> dict | None:
     "Rewrite the nbdev directives of one notebook `cell` as Quarto options; `None` drops the cell."
     if cell.get('cell_type') != 'code': return cell
@@ -65,10 +70,11 @@ def filter_cell(cell: dict) -> dict | None:
     for line in directives:
         d = bare_directive(line)
         if d: bare.setdefault(d[0], d[1])
-    if not bare: return cell
-    if 'default_exp' in bare: return None
     keys = {option_key(l) for l in directives} - {None}
-    kept = []
+    prose = _is_prose(cell) and 'echo' not in keys
+    if not (bare or prose): return cell
+    if 'default_exp' in bare: return None
+    kept = ['#| echo: false'] if prose else []
     for line in directives:
         d = bare_directive(line)
         if d is None: kept.append(line)
