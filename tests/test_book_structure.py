@@ -274,3 +274,16 @@ def test_cell_options_parse_as_yaml(path):
     "Every `#|` option block parses with PyYAML, as Quarto parses it (e.g. no `\\g` escapes in double quotes)."
     errs = option_errors(path)
     assert errs == [], f'{path.name}: option blocks Quarto cannot parse: {errs}'
+
+
+def test_title_page_names_the_package_version():
+    "The cover of the PDF and the site's title name the package version the book was made with."
+    import toymodels
+    subtitle = load_config(ROOT)['book']['subtitle']
+    assert f'toymodels {toymodels.__version__}' in subtitle, f'book.subtitle must name toymodels {toymodels.__version__}'
+
+
+def test_pdf_is_the_findings_report():
+    "The Typst PDF leaves code to the website and numbers each page once (the book template's header)."
+    typst = load_config(ROOT)['format']['typst']
+    assert typst.get('echo') is False and typst.get('page-numbering') is False
