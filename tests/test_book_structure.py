@@ -287,3 +287,30 @@ def test_pdf_is_the_findings_report():
     "The Typst PDF leaves code to the website and numbers each page once (the book template's header)."
     typst = load_config(ROOT)['format']['typst']
     assert typst.get('echo') is False and typst.get('page-numbering') is False
+
+
+def test_publish_workflow():
+    "The GitHub Actions workflow parses, sets Quarto up and renders with quarto-actions, and deploys _book to Pages."
+    wf = yaml.safe_load((ROOT / '.github/workflows/publish.yml').read_text(encoding='utf-8'))
+    on = wf.get('on', wf.get(True))          # PyYAML reads the bare key `on` as True
+    assert on['push']['branches'] == ['main']
+    steps = wf['jobs']['build']['steps']
+    uses = [s.get('uses', '') for s in steps]
+    assert any(u.startswith('quarto-dev/quarto-actions/setup@') for u in uses)
+    assert any(u.startswith('quarto-dev/quarto-actions/render@') for u in uses)
+    assert any('torch==' in s.get('run', '') and 'whl/cpu' in s.get('run', '') for s in steps), 'install the CPU build of torch'
+    upload = next(s for s in steps if s.get('uses', '').startswith('actions/upload-pages-artifact@'))
+    assert upload['with']['path'] == load_config(ROOT)['project']['output-dir']
+    assert any(s.get('uses', '').startswith('actions/deploy-pages@') for s in wf['jobs']['deploy']['steps'])
+    assert wf['permissions']['pages'] == 'write' and wf['permissions']['id-token'] == 'write'
+
+
+def test_project_files():
+    "LICENSE matches pyproject's licence; CITATION.cff names the package version and cites the paper."
+    assert 'MIT License' in (ROOT / 'LICENSE').read_text(encoding='utf-8')
+    assert re.search(r'^license = "MIT"', (ROOT / 'pyproject.toml').read_text(encoding='utf-8'), re.M)
+    import toymodels
+    cff = yaml.safe_load((ROOT / 'CITATION.cff').read_text(encoding='utf-8'))
+    assert str(cff['version']) == toymodels.__version__
+    assert cff['references'][0]['title'] == 'Toy Models of Superposition'
+    assert f'## {toymodels.__version__}' in (ROOT / 'CHANGELOG.md').read_text(encoding='utf-8')
