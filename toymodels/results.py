@@ -201,17 +201,21 @@ def main(argv: list[str] | None = None) -> int:
 
 # %% ../chapters/A3_reproducibility.ipynb #b36d2359
 def provenance_table(data_dir: Path | None = None) -> str:
-    "A Markdown table of every registered experiment's stored result: description, status, wall time, machine, versions."
-    rows = ["| result | what | status | wall time | machine | toymodels | torch |", "|---|---|---|---:|---|---|---|"]
-    total = 0.0
+    "A Markdown table of every registered experiment's stored result (description, status, wall time), then the machines and versions that made them."
+    rows = ["| result | what | status | wall time |", "|" + "-" * 30 + "|" + "-" * 46 + "|--------|-----------:|"]  # dash counts set the PDF column widths
+    total, made_with = 0.0, {}
     for name, exp in sorted(load_experiments().items()):
         if name.startswith("_"): continue
         status = result_status(name, exp.params, data_dir)
         if status == "missing":
-            rows.append(f"| `{name}` | {exp.description} | missing | | | | |"); continue
+            rows.append(f"| `{name}` | {exp.description} | missing | |"); continue
         meta = read_result(name, data_dir).meta
         total += meta["wall_seconds"]
         m, v = meta["machine"], meta["versions"]
-        rows.append(f"| `{name}` | {exp.description} | {status} | {meta['wall_seconds']:.0f} s | {m['cpu_count']} CPUs, {m['processor']} | {v['toymodels']} | {v['torch']} |")
-    rows.append(f"| **total** | | | **{total / 60:.1f} min** | | | |")
-    return "\n".join(rows)
+        setup = f"{m['cpu_count']} CPUs ({m['processor']}), toymodels {v['toymodels']}, torch {v['torch']}, numpy {v['numpy']}"
+        made_with.setdefault(setup, []).append(name)
+        rows.append(f"| `{name}` | {exp.description} | {status} | {meta['wall_seconds']:.0f} s |")
+    rows.append(f"| **total** | | | **{total / 60:.1f} min** |")
+    made = "; ".join(f"{s}: {'all results' if len(ns) == sum(map(len, made_with.values())) else ', '.join(f'`{n}`' for n in ns)}"
+                     for s, ns in made_with.items())
+    return "\n".join(rows) + (f"\n\nMade on {made}." if made else "")
