@@ -118,3 +118,80 @@ def test_provenance_table_lists_the_books_results():
     for name in ("intro_5_in_2", "demonstrating_20_5", "phase_relu_2x1"):
         assert f"| `{name}` |" in table, table
     assert "**0.0 min**" not in table
+
+
+# ---------------------------------------------------------------- canaries: a result knows the code that made it
+
+def test_canary_catches_a_change_of_the_compiled_engines_gradient(tmp_path, monkeypatch, registered):
+    "Scaling the compiled kernel's gradient (here through the importance it scales by) marks stored results stale."
+    import toymodels.fast as F
+    R.reproduce(["_t_square"], progress=False, data_dir=tmp_path)
+    assert R.verify(["_t_square"], tmp_path) == [("_t_square", "ok", "")]
+    kernel_for = F._kernel_for
+    def doubled(nf, m, relu):
+        k = kernel_for(nf, m, relu)
+        def scaled(W, B, MW, VW, Mb, Vb, ST, density, importance, *rest): return k(W, B, MW, VW, Mb, Vb, ST, density, 2 * importance, *rest)
+        return scaled
+    monkeypatch.setattr(F, "_kernel_for", doubled)
+    [(name, status, why)] = R.verify(["_t_square"], tmp_path)
+    assert status == "stale" and "canary moved: engines" in why
+    monkeypatch.undo()
+    assert R.verify(["_t_square"], tmp_path)[0][1] == "ok"         # the code is back: current again
+
+
+def test_canary_ignores_plotting_and_prose(tmp_path, monkeypatch, registered):
+    "Canaries run no plotting code: restyling every figure leaves stored results current."
+    import toymodels.core as core
+    R.reproduce(["_t_square"], progress=False, data_dir=tmp_path)
+    monkeypatch.setattr(core, "STYLE", {**core.STYLE, "figure.dpi": 10, "axes.grid": True})
+    monkeypatch.setattr(core, "SUPERPOSITION_CMAP", core.plt.get_cmap("magma"))
+    assert R.verify(["_t_square"], tmp_path)[0][1] == "ok"
+
+
+def test_result_made_before_canaries_is_not_verified(tmp_path, registered):
+    R.save_result("_t_square", {"y": np.array(9)}, R.REGISTRY["_t_square"].params, data_dir=tmp_path)  # no canary
+    assert R.result_status("_t_square", R.REGISTRY["_t_square"].params, tmp_path) == "ok"
+    assert R.verify(["_t_square"], tmp_path)[0][1:] == ("stale", "canary moved: engines (the code behaves differently)")
+
+
+def test_sidecar_records_the_code_and_machine(tmp_path, registered):
+    R.reproduce(["_t_square"], progress=False, data_dir=tmp_path)
+    meta = json.loads((tmp_path / "_t_square.json").read_text())
+    assert set(meta["versions"]) >= {"toymodels", "torch", "numpy", "numba", "python"}
+    assert meta["machine"]["cpu"] and meta["code_fingerprint"] == R.code_fingerprint()
+    assert set(meta["canary"]) == set(R.CANARIES)
+
+
+_MAIN = "from toymodels.results import main; raise SystemExit(main())"
+
+def _cli(*args, data_dir=None):
+    extra = [] if data_dir is None else ["--data-dir", str(data_dir)]
+    return subprocess.run([sys.executable, "-c", _MAIN, "reproduce", *args, *extra], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("broken", ["json", "npz"])
+def test_corrupt_results_are_stale_by_name_not_a_traceback(tmp_path, broken):
+    "A truncated sidecar or arrays file is reported stale, with its name, by --list and --verify."
+    R.load_experiments()
+    name = "intro_5_in_2"
+    for ext in ("json", "npz"):
+        (tmp_path / f"{name}.{ext}").write_bytes((R.default_data_dir() / f"{name}.{ext}").read_bytes())
+    f = tmp_path / f"{name}.{broken}"
+    f.write_bytes(f.read_bytes()[: len(f.read_bytes()) // 2])
+    out = _cli("--list", name, data_dir=tmp_path)
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+    assert out.stdout.split()[:2] == [name, "stale"] and f.name in out.stdout
+    out = _cli("--verify", name, data_dir=tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr and f"{name}" in out.stdout and "stale" in out.stdout
+    assert R.provenance_table(tmp_path)  # the compute table still renders
+
+
+def test_list_of_an_unknown_name_fails():
+    out = _cli("--list", "no_such_result")
+    assert out.returncode != 0 and "no_such_result" in out.stderr
+
+
+def test_the_books_data_is_current_with_todays_code():
+    "Every committed result's canary matches what the code computes now (what `toymodels reproduce --verify` checks)."
+    bad = [(n, why) for n, status, why in R.verify() if status != "ok"]
+    assert bad == [], f"stale results (regenerate with `toymodels reproduce --force NAME`): {bad}"

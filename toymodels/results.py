@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -23,9 +24,10 @@ import torch
 from . import __version__
 
 # %% auto #0
-__all__ = ['REGISTRY', 'EXPERIMENT_MODULES', 'Experiment', 'experiment', 'load_experiments', 'cache_key', 'StaleResultError',
-           'default_data_dir', 'save_result', 'Result', 'result_status', 'read_result', 'load_result', 'run_experiment',
-           'reproduce', 'main', 'provenance_table']
+__all__ = ['REGISTRY', 'EXPERIMENT_MODULES', 'CANARIES', 'Experiment', 'experiment', 'load_experiments', 'cache_key',
+           'StaleResultError', 'default_data_dir', 'cpu_kind', 'code_fingerprint', 'save_result', 'Result',
+           'check_result', 'result_status', 'read_result', 'load_result', 'canary', 'canary_values', 'canary_moved',
+           'verify', 'run_experiment', 'reproduce', 'main', 'provenance_table']
 
 # %% ../chapters/A3_reproducibility.ipynb #c2328e53
 @dataclass(frozen=True)
@@ -89,8 +91,31 @@ def _atomic_write(path: Path, write: Callable) -> None:
 
 def _sha256(path: Path) -> str: return hashlib.sha256(path.read_bytes()).hexdigest()
 
+def _version(dist: str) -> str | None:
+    try: return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError: return None
+
+def cpu_kind() -> str:
+    "The CPU model and its widest vector extension (the compiled engine's sums differ in the last bits between kinds)."
+    try: info = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError: return platform.processor() or platform.machine()
+    model = next((l.split(":", 1)[1].strip() for l in info if l.startswith("model name")), platform.machine())
+    flags = set(next((l.split(":", 1)[1].split() for l in info if l.startswith("flags")), []))
+    simd = next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in flags), None)
+    return f"{model} ({simd})" if simd else model
+
+def code_fingerprint() -> str:
+    "A SHA-256 of the package's module sources: which code made a result (provenance; staleness is the canary's job)."
+    import toymodels
+    h = hashlib.sha256()
+    for f in sorted(Path(toymodels.__file__).parent.glob("*.py")):
+        if f.name != "_modidx.py": h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
 def save_result(name: str, arrays: dict, params: dict, seconds: float = float("nan"),
-                description: str = "", data_dir: Path | None = None) -> Path:
+                description: str = "", data_dir: Path | None = None,
+                canary: dict | None = None, # canary outputs to store with the result (see `canary_values`)
+               ) -> Path:
     "Store `arrays` with their provenance; returns the path of the `.npz`."
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     for k, v in arrays.items():
@@ -102,9 +127,12 @@ def save_result(name: str, arrays: dict, params: dict, seconds: float = float("n
         "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in arrays.items()},
         "npz_sha256": _sha256(npz), "wall_seconds": round(seconds, 3),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": {"toymodels": __version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu_count": os.cpu_count()},
+        "versions": {"toymodels": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                     "numba": _version("numba"), "python": platform.python_version()},
+        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpu": cpu_kind(), "cpu_count": os.cpu_count()},
+        "code_fingerprint": code_fingerprint(),
     }
+    if canary is not None: meta["canary"] = _encode_canary(canary)
     _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1).encode()))
     return npz
 
@@ -120,13 +148,25 @@ class Result:
     @property
     def params(self) -> dict: return self.meta["params"]
 
-def result_status(name: str, params: dict, data_dir: Path | None = None) -> str:
-    "'ok', 'missing' or 'stale' (a different specification or version, or a mismatched arrays file)."
+def check_result(name: str, params: dict, data_dir: Path | None = None,
+                 canaries: dict | None = None, # current canary outputs (`canary_values()`): also check the stored ones
+                ) -> tuple[str, str]:
+    "`(status, why)`: 'ok', 'missing' or 'stale' (specification or version changed, unreadable or mismatched files, or a canary moved)."
     npz, meta_path = _paths(name, data_dir)
-    if not npz.exists() or not meta_path.exists(): return "missing"
-    meta = json.loads(meta_path.read_text())
-    if meta.get("key") != cache_key(params) or meta.get("npz_sha256") != _sha256(npz): return "stale"
-    return "ok"
+    if not npz.exists() or not meta_path.exists(): return "missing", "not computed yet"
+    try: meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError): meta = None
+    if not isinstance(meta, dict): return "stale", f"{meta_path.name} is not readable JSON"
+    if meta.get("key") != cache_key(params): return "stale", "the specification or the package version changed"
+    if meta.get("npz_sha256") != _sha256(npz): return "stale", f"{npz.name} does not match its sidecar"
+    if canaries is not None:
+        moved = canary_moved(meta.get("canary"), canaries)
+        if moved: return "stale", f"canary moved: {', '.join(moved)} (the code behaves differently)"
+    return "ok", ""
+
+def result_status(name: str, params: dict, data_dir: Path | None = None) -> str:
+    "'ok', 'missing' or 'stale' (see `check_result`)."
+    return check_result(name, params, data_dir)[0]
 
 def read_result(name: str, data_dir: Path | None = None) -> Result:
     "Load stored arrays and provenance without checking them against an experiment."
@@ -143,13 +183,82 @@ def load_result(name: str, data_dir: Path | None = None) -> Result:
         raise StaleResultError(f"result {name!r} is {status}; regenerate it with `toymodels reproduce {name}`")
     return read_result(name, data_dir)
 
+# %% ../chapters/A3_reproducibility.ipynb #d80cb65e
+CANARIES: dict[str, Callable[[], dict]] = {}
+
+def canary(name: str):
+    "Decorator: register `fn() -> {array name: np.ndarray}` as a canary, a small deterministic run of code that results depend on."
+    def register(fn):
+        CANARIES[name] = fn
+        return fn
+    return register
+
+# name: (n_feats, d_hidden, activation, density per instance, optimizer, schedule, engine, steps)
+_ENGINE_RUNS = {
+    "fast_5x2_adamw": (5, 2, "relu", [1.0, 0.3, 0.1, 0.01], "adamw", "constant", "fast", 300),
+    "fast_2x1_sgd": (2, 1, "relu", [1.0, 0.5, 0.1, 0.02], "sgd", "cosine", "fast", 300),
+    "fast_20x5_adam_linear": (20, 5, "linear", [1.0, 0.1, 0.01, 0.001], "adam", "linear", "fast", 300),
+    "torch_5x2_adamw": (5, 2, "relu", [1.0, 0.3, 0.1, 0.01], "adamw", "constant", "torch", 100),
+    "torch_2x1_sgd": (2, 1, "relu", [1.0, 0.5, 0.1, 0.02], "sgd", "cosine", "torch", 100),
+}
+
+@canary("engines")
+def _engines_canary() -> dict:
+    "Short trainings through both engines: final W, b and the logged losses of each."
+    from toymodels.core import ModelConfig, TrainConfig, train
+    out = {}
+    for name, (n, m, act, dens, opt, sched, engine, steps) in _ENGINE_RUNS.items():
+        cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=len(dens), activation=act,
+                          density=[[d] * n for d in dens], importance=[0.9 ** i for i in range(n)])
+        r = train(cfg, TrainConfig(steps=steps, batch_size=256, lr=1e-2, optimizer=opt, schedule=sched,
+                                   seed=7, log_every=50, engine=engine), progress=False)
+        out.update({f"{name}.W": r.W.numpy(), f"{name}.b": r.b.numpy(), f"{name}.loss": r.losses.numpy()})
+    return out
+
+_canary_cache: dict[str, dict] = {}
+
+def canary_values(names: list[str] | None = None, # canaries to run (default: all)
+                  fresh: bool = False, # recompute even if this process already ran them
+                 ) -> dict[str, dict[str, np.ndarray]]:
+    "The current output of each canary, computed once per process."
+    names = sorted(CANARIES) if names is None else names
+    for n in names:
+        if fresh or n not in _canary_cache: _canary_cache[n] = {k: np.asarray(v) for k, v in CANARIES[n]().items()}
+    return {n: _canary_cache[n] for n in names}
+
+def _encode_canary(values: dict) -> dict:
+    "JSON form of canary outputs: shapes and values as lists of floats."
+    return {c: {k: {"shape": list(np.shape(v)), "values": np.asarray(v, dtype=np.float64).ravel().tolist()} for k, v in arrs.items()}
+            for c, arrs in values.items()}
+
+def canary_moved(stored: dict | None, # a sidecar's "canary" entry
+                 current: dict, # `canary_values()`
+                 rtol: float = 1e-4, atol: float = 1e-6) -> list[str]:
+    "The canaries whose stored output differs from the current one (a canary not stored counts as moved)."
+    stored = stored or {}
+    def same(s: dict, c: dict) -> bool:
+        return s.keys() == c.keys() and all(
+            list(np.shape(c[k])) == s[k]["shape"] and np.allclose(np.reshape(s[k]["values"], np.shape(c[k])), c[k], rtol=rtol, atol=atol)
+            for k in c)
+    return [n for n, c in current.items() if n not in stored or not same(stored[n], c)]
+
+# %% ../chapters/A3_reproducibility.ipynb #9cf3449f
+def verify(names: list[str] | None = None, # experiments to check (default: all)
+           data_dir: Path | None = None) -> list[tuple[str, str, str]]:
+    "Recompute every canary and check each stored result against it: `(name, status, why)` per experiment."
+    exps = load_experiments()
+    unknown = [n for n in names or [] if n not in exps]
+    if unknown: raise KeyError(f"unknown experiment(s) {unknown}; known: {sorted(exps)}")
+    current = canary_values(fresh=True)
+    return [(n, *check_result(n, exps[n].params, data_dir, current)) for n in names or sorted(exps)]
+
 # %% ../chapters/A3_reproducibility.ipynb #0dba7727
 def run_experiment(exp: Experiment, progress: bool = True, data_dir: Path | None = None) -> float:
     "Compute one experiment and store its result; returns the wall time in seconds."
     t0 = time.perf_counter()
     arrays = exp.run(exp.params, progress)
     seconds = time.perf_counter() - t0
-    save_result(exp.name, arrays, exp.params, seconds, exp.description, data_dir)
+    save_result(exp.name, arrays, exp.params, seconds, exp.description, data_dir, canary=canary_values())
     return seconds
 
 def reproduce(names: list[str] | None = None, # experiments to regenerate (default: all)
@@ -180,15 +289,25 @@ def main(argv: list[str] | None = None) -> int:
     rp = sub.add_parser("reproduce", help="regenerate the book's results in data/")
     rp.add_argument("names", nargs="*", help="experiments to regenerate (default: all)")
     rp.add_argument("--list", action="store_true", help="list experiments and whether their results are up to date")
+    rp.add_argument("--verify", action="store_true", help="rerun the canaries and report results whose code behaves differently now (exit 1 if any result is not current)")
     rp.add_argument("--force", action="store_true", help="recompute results that are up to date")
     rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
     rp.add_argument("--data-dir", default=None, help="where results live (default: the repository's data/)")
     args = ap.parse_args(argv)
     exps = load_experiments()
+    unknown = [n for n in args.names if n not in exps]
+    if (args.list or args.verify) and unknown:
+        print(f"toymodels: unknown experiment(s) {unknown}; known: {sorted(exps)}", file=sys.stderr); return 2
+    if args.verify:
+        checked = verify(args.names or None, args.data_dir)
+        for name, status, why in checked: print(f"{name:32s} {status:8s} {why}")
+        bad = [n for n, status, _ in checked if status != "ok"]
+        if bad: print(f"toymodels: {len(bad)} result(s) not current; regenerate with `toymodels reproduce --force {' '.join(bad)}`", file=sys.stderr)
+        return 1 if bad else 0
     if args.list:
         for name in args.names or sorted(exps):
-            if name not in exps: print(f"{name:32s} unknown"); continue
-            print(f"{name:32s} {result_status(name, exps[name].params, args.data_dir):8s} {exps[name].description}")
+            status, why = check_result(name, exps[name].params, args.data_dir)
+            print(f"{name:32s} {status:8s} {exps[name].description}{f'  [{why}]' if status == 'stale' else ''}")
         return 0
     try:
         done = reproduce(args.names or None, force=args.force, progress=not args.no_progress, data_dir=args.data_dir)
@@ -207,9 +326,10 @@ def provenance_table(data_dir: Path | None = None) -> str:
     for name, exp in sorted(load_experiments().items()):
         if name.startswith("_"): continue
         status = result_status(name, exp.params, data_dir)
-        if status == "missing":
-            rows.append(f"| `{name}` | {exp.description} | missing | |"); continue
-        meta = read_result(name, data_dir).meta
+        try: meta = json.loads(_paths(name, data_dir)[1].read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError): meta = None
+        if not isinstance(meta, dict) or "wall_seconds" not in meta:
+            rows.append(f"| `{name}` | {exp.description} | {status} | |"); continue
         total += meta["wall_seconds"]
         m, v = meta["machine"], meta["versions"]
         setup = f"{m['cpu_count']} CPUs ({m['processor']}), toymodels {v['toymodels']}, torch {v['torch']}, numpy {v['numpy']}"
