@@ -140,3 +140,21 @@ def test_experiment_specs():
     cfg = ModelConfig.from_dict(DEM_20_5["relu"])
     assert (cfg.n_feats, cfg.d_hidden, cfg.n_inst) == (20, 5, 7 * DEM_20_5["n_seeds"])
     assert cfg.importance_table()[0].tolist() == pytest.approx(IMP)
+
+
+def test_superposition_grid_figure():
+    "The §2 figure fits an A4 page, colours bars on the package's SUPERPOSITION_CMAP and lets 80 bars fill their slots."
+    import matplotlib.pyplot as plt
+    from toymodels.core import SUPERPOSITION_CMAP
+    from toymodels.demonstrating import plot_superposition_grid
+    W = np.zeros((80, 20)); W[:20] = np.eye(20); W[20:22, 0] = [0.8, -0.8]    # 20 features alone, 2 sharing feature 0's direction
+    b = np.zeros(80)
+    fig = plot_superposition_grid([W] * 5, [b] * 5, [str(k) for k in range(5)])
+    assert fig.get_size_inches()[0] <= 7.0
+    bars = fig.axes[2].patches                                               # the first model's ‖W_i‖ bars
+    assert len(bars) == 80 and all(p.get_height() == 1.0 and p.get_linewidth() == 0 for p in bars)
+    np.testing.assert_allclose(bars[5].get_facecolor(), SUPERPOSITION_CMAP(0.0))       # alone: the map's low end
+    np.testing.assert_allclose(bars[20].get_facecolor(), SUPERPOSITION_CMAP(1.0))      # ≥ 1: the high end
+    small = plot_superposition_grid([W[:20, :5]] * 8, [b[:20]] * 8, [str(k) for k in range(8)])
+    assert small.get_size_inches()[0] <= 7.0 and small.get_size_inches()[1] < fig.get_size_inches()[1]
+    plt.close("all")

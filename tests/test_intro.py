@@ -60,3 +60,19 @@ def test_superposition_grows_with_sparsity(trained):
     best = counts[np.arange(3), best_seed(trained["loss"])]
     assert best.tolist() == [2, 4, 5]          # no superposition when dense; superposition when sparse
     assert (counts[0] == 2).all() and counts.mean(1).tolist() == sorted(counts.mean(1).tolist())
+
+
+def test_feature_vector_figure():
+    "Panels wrap into rows with no blank band between them; the most important feature is the importance map's yellow end."
+    import matplotlib.pyplot as plt
+    from toymodels.core import importance_colors
+    from toymodels.intro import plot_feature_vectors
+    W = np.random.default_rng(0).normal(size=(12, 5, 2))
+    fig = plot_feature_vectors(list(W), INTRO_IMPORTANCE, [str(k) for k in range(12)], ncols=6)
+    w, h = fig.get_size_inches()
+    assert w <= 7.0 and len(fig.axes) == 12
+    assert h <= 2 * (w / 6 + 0.3) + 0.3 + 1e-9                                  # two rows of square panels, titles, legend
+    tips = [l for l in fig.axes[0].lines if len(l.get_xdata()) == 1]            # the dots at each W_i, least important first
+    np.testing.assert_allclose(tips[-1].get_color(), importance_colors(INTRO_IMPORTANCE)[0])
+    assert importance_colors(INTRO_IMPORTANCE)[0][:3] @ [0.2126, 0.7152, 0.0722] > 0.7   # yellow: the brightest
+    plt.close("all")

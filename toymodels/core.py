@@ -332,6 +332,9 @@ def n_represented(W: Float[Tensor, "inst feats hidden"], threshold: float = 0.5)
     return represented(W, threshold).sum(-1)
 
 # %% ../chapters/02_toy_model.ipynb #9ae0af73
+import contextlib
+
+import matplotlib
 import matplotlib.pyplot as plt
 
 STYLE = {
@@ -348,9 +351,16 @@ def importance_colors(importance) -> np.ndarray:
     imp = np.asarray(importance, dtype=float)
     return IMPORTANCE_CMAP((imp - imp.min()) / np.ptp(imp) if np.ptp(imp) else np.ones_like(imp))
 
+@contextlib.contextmanager
 def styled():
-    "The package's plot style as a context manager."
-    return plt.style.context(STYLE)
+    "The package's plot style as a context manager; matplotlib's interactive flag keeps the value it has on leaving."
+    interactive = None
+    try:
+        with plt.style.context(STYLE):
+            try: yield
+            finally: interactive = matplotlib.is_interactive()
+    finally:
+        if interactive is not None: matplotlib.interactive(interactive)
 
 def with_style(fn):
     "Decorator: run a figure function inside the package style."

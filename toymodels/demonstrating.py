@@ -15,16 +15,16 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, loss_per_instance, sample_features,
-                            feature_norms, superposition, represented, n_represented, cosines, with_style)
+                            feature_norms, superposition, represented, n_represented, cosines, with_style,
+                            SUPERPOSITION_CMAP)
 from .results import experiment
 from .intro import sweep_config, train_sweep, best_seed
 
 # %% auto #0
-__all__ = ['DEM_DENSITIES', 'DEM_20_5', 'DEM_80_20', 'DEM_20_5_LONG', 'SUPERPOSITION_CMAP', 'feature_moments',
-           'linear_loss_terms', 'linear_optimum', 'linear_optimal_loss', 'demonstrating_params', 'run_demonstrating',
-           'plot_superposition_grid', 'learns_top_features', 'bias_is_mean', 'superposition_order',
-           'negative_bias_positive_interference', 'relu_loss_L0', 'relu_loss_L1', 'relu_loss_by_active',
-           'loss_from_active']
+__all__ = ['DEM_DENSITIES', 'DEM_20_5', 'DEM_80_20', 'DEM_20_5_LONG', 'feature_moments', 'linear_loss_terms', 'linear_optimum',
+           'linear_optimal_loss', 'demonstrating_params', 'run_demonstrating', 'plot_superposition_grid',
+           'learns_top_features', 'bias_is_mean', 'superposition_order', 'negative_bias_positive_interference',
+           'relu_loss_L0', 'relu_loss_L1', 'relu_loss_by_active', 'loss_from_active']
 
 # %% ../chapters/03_demonstrating_superposition.ipynb #13ead9c5
 def feature_moments(density: Float[Tensor, "inst feats"], # p = 1 - S
@@ -113,36 +113,41 @@ DEM_20_5_LONG["train"] = TrainConfig(steps=30_000).to_dict()
 experiment("demonstrating_20_5_long", DEM_20_5_LONG, "n=20, m=5 ReLU at 1-S = 0.003, 0.001 trained 3x longer (30 000 steps), 4 seeds")(run_demonstrating)
 
 # %% ../chapters/03_demonstrating_superposition.ipynb #b14a007b
-SUPERPOSITION_CMAP = plt.get_cmap("inferno")  # black: orthogonal to every other feature; yellow: ≥ 1, in superposition
-
 @with_style
 def plot_superposition_grid(Ws: Sequence[np.ndarray], # one W (feats, hidden) per model
                             bs: Sequence[np.ndarray], # one b (feats,) per model
                             titles: Sequence[str], # one per model
-                            fig: plt.Figure | None = None, # draw into this figure
+                            fig: plt.Figure | None = None, # draw into this figure (default: a new one sized to fit)
                             vmax: float | None = None, # colour limit of Wᵀ W and b (default: the largest |value|)
+                            width: float = 7.0, # figure width in inches (at most; fits an A4 page)
                            ) -> plt.Figure:
-    "Per model: Wᵀ W (RdBu) with b beside it, and below it ‖W_i‖ per feature coloured by Σ_{j≠i} (Ŵ_i·W_j)²."
+    "Per model: Wᵀ W (RdBu) with b beside it, and below it ‖W_i‖ per feature coloured by Σ_{j≠i} (Ŵ_i·W_j)² on `SUPERPOSITION_CMAP`."
     Ws = [np.asarray(W, dtype=np.float64) for W in Ws]; bs = [np.asarray(b, dtype=np.float64) for b in bs]
     K, n = len(Ws), Ws[0].shape[0]
     Ms = [einsum(W, W, "i h, j h -> i j") for W in Ws]
     vmax = vmax or max(max(np.abs(M).max(), np.abs(b).max()) for M, b in zip(Ms, bs))
-    fig = fig or plt.figure(figsize=(1.45 * K + 0.9, 3.3))
+    width = min(width, 1.45 * K + 0.9)
+    mat_h = 0.8 * (width - 0.8) / K                                           # a square Wᵀ W panel, in inches
+    bar_h = max(1.3, 0.034 * n)                                               # at least ~3 screen pixels per feature bar
+    height = mat_h + bar_h + 0.75
+    fig = fig or plt.figure(figsize=(width, height))
     gs = fig.add_gridspec(2, 2 * K + 1, width_ratios=[n, max(n / 10, 1)] * K + [max(n / 10, 1)],
-                          height_ratios=[1, 1.05], wspace=0.12, hspace=0.12)
+                          height_ratios=[mat_h, bar_h], wspace=0.12, hspace=0.08,
+                          left=0.05, right=0.93, top=1 - 0.4 / height, bottom=0.25 / height)
     norm_sup = mcolors.Normalize(0, 1)
     for k, (W, b, M, title) in enumerate(zip(Ws, bs, Ms, titles)):
         ax = fig.add_subplot(gs[0, 2 * k]); axb = fig.add_subplot(gs[0, 2 * k + 1])
         im = ax.imshow(M, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
         axb.imshow(b[:, None], cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto", interpolation="nearest")
-        ax.set_title(title, fontsize=8); ax.set_xticks([]); ax.set_yticks([]); axb.set_xticks([]); axb.set_yticks([])
+        ax.set_title(title, fontsize=8 if width / K >= 1 else 7); ax.set_xticks([]); ax.set_yticks([]); axb.set_xticks([]); axb.set_yticks([])
         for a in (ax, axb):
             for s in a.spines.values(): s.set_visible(True)
         if k == 0: ax.set_ylabel("$W^\\top W$", fontsize=8)
         axr = fig.add_subplot(gs[1, 2 * k:2 * k + 2])
         norms = np.linalg.norm(W, axis=-1)
         sup = superposition(torch.as_tensor(W)[None])[0].numpy()
-        axr.barh(np.arange(n), norms, height=0.85, color=SUPERPOSITION_CMAP(norm_sup(np.minimum(sup, 1))))
+        # no edge lines, and with many features the bars fill their slot, so even 80 of them show their colour
+        axr.barh(np.arange(n), norms, height=0.8 if n <= 40 else 1.0, linewidth=0, color=SUPERPOSITION_CMAP(norm_sup(np.minimum(sup, 1))))
         axr.set_ylim(n - 0.5, -0.5); axr.set_xlim(0, max(1.3, norms.max() * 1.05)); axr.set_yticks([])
         axr.set_xticks([0, 1]); axr.tick_params(labelsize=7)
         if k == 0: axr.set_ylabel("$\\|W_i\\|$, feature 0 at top", fontsize=8)

@@ -10,13 +10,13 @@ from typing import Sequence
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
-from matplotlib import colors as mcolors, cm
+from matplotlib import colors as mcolors, cm, patheffects
 from einops import einsum, rearrange
 from jaxtyping import Float
 from torch import Tensor
 
 from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, feature_norms,
-                            superposition, n_represented, cosines, with_style)
+                            superposition, n_represented, cosines, importance_colors, with_style)
 from .results import experiment
 
 # %% auto #0
@@ -76,39 +76,53 @@ def run_intro(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
 # %% ../chapters/01_introduction.ipynb #19dcebdc
 @with_style
 def plot_feature_vectors(Ws: Sequence[np.ndarray], # one W (feats, 2) per panel
-                         importance: Sequence[float], # I_i, sets each feature's colour
+                         importance: Sequence[float], # I_i, sets each feature's colour (`importance_colors`)
                          titles: Sequence[str], # one per panel
                          bs: Sequence[np.ndarray] | None = None, # one b per panel: draws Wᵀ W and b beneath
-                         fig: plt.Figure | None = None, # draw into this figure
-                         cmap: str = "viridis", # sequential colour map: dark = most important
+                         fig: plt.Figure | None = None, # draw into this figure (default: a new one sized to fit the panels)
                          legend: bool = True, # a legend of the importances beneath
+                         ncols: int | None = None, # panels per row (default: all in one row)
+                         width: float | None = None, # figure width in inches (default: 1.75 per column, at most 6.9)
                         ) -> plt.Figure:
-    "Each feature's column W_i as a 2-D vector (line from the origin, dot at the tip), coloured by importance; one panel per model."
+    "Each feature's column W_i as a 2-D vector (line from the origin, dot at the tip), coloured by importance (most important yellow); one panel per model."
     K, imp = len(Ws), np.asarray(importance)
-    rows = 1 if bs is None else 2
-    fig = fig or plt.figure(figsize=(1.75 * K, 2.0 if bs is None else 3.0))
-    axs = fig.subplots(rows, K, squeeze=False, gridspec_kw={"height_ratios": [1.0, 0.6][:rows], "hspace": 0.15})
-    span = np.ptp(imp) or 1.0
-    col = plt.get_cmap(cmap)(0.85 * (imp.max() - imp) / span)                # most important: darkest
+    ncols = ncols or K
+    nrows = math.ceil(K / ncols)
+    width = width or min(1.75 * ncols, 6.9)
+    pw = width / ncols                                                       # one square panel per column, in inches
+    title, mat, mat_gap, leg = 0.3, (0.6 * pw if bs is not None else 0.0), (0.3 if bs is not None else 0.0), (0.3 if legend else 0.0)
+    group = title + pw + mat + mat_gap
+    height = nrows * group + leg
+    fig = fig or plt.figure(figsize=(width, height))
+    box = lambda x, top, w, h: fig.add_axes([x / width, (height - top - h) / height, w / width, h / height])
+    col = importance_colors(imp)
+    light = col[:, :3] @ [0.2126, 0.7152, 0.0722] > 0.5                        # yellow and light green: outline them
+    edge = lambda i: [patheffects.withStroke(linewidth=2.4, foreground="0.4")] if light[i] else None
     lim = max(1.2, max(np.abs(W).max() for W in Ws) * 1.1)
-    for k, (W, title) in enumerate(zip(Ws, titles)):
-        ax = axs[0, k]
+    pad = 0.06 * pw
+    for k, (W, t) in enumerate(zip(Ws, titles)):
+        r, c = divmod(k, ncols)
+        top = r * group + title
+        ax = box(c * pw + pad, top, pw - 2 * pad, pw - pad)
         ax.axhline(0, color="0.85", lw=0.6, zorder=0); ax.axvline(0, color="0.85", lw=0.6, zorder=0)
-        for i in range(len(W) - 1, -1, -1):
-            ax.plot([0, W[i, 0]], [0, W[i, 1]], color=col[i], lw=1.6)
-            ax.plot(W[i, 0], W[i, 1], "o", color=col[i], ms=4.5)
+        for i in np.argsort(imp, kind="stable"):                            # the most important drawn last, on top
+            ax.plot([0, W[i, 0]], [0, W[i, 1]], color=col[i], lw=1.6, path_effects=edge(i), solid_capstyle="round")
+            ax.plot(W[i, 0], W[i, 1], "o", color=col[i], ms=4.5, mec="0.3", mew=0.6)
         ax.set_xlim(-lim, lim); ax.set_ylim(-lim, lim); ax.set_aspect("equal")
-        ax.set_xticks([]); ax.set_yticks([]); ax.set_title(title)
+        ax.set_xticks([]); ax.set_yticks([]); ax.set_title(t, pad=3)
         for s in ax.spines.values(): s.set_visible(False)
         if bs is not None:
+            axm = box(c * pw + pad, top + pw + 0.05, pw - 2 * pad, mat)
             M = einsum(W, W, "i h, j h -> i j")
             ext = np.concatenate([M, np.full((len(W), 1), np.nan), np.asarray(bs[k])[:, None]], axis=1)
-            axs[1, k].imshow(ext, cmap="RdBu_r", vmin=-1.2, vmax=1.2, interpolation="nearest")  # red: positive
-            axs[1, k].set_xticks([len(W) // 2, len(W) + 1], ["$W^\\top W$", "$b$"], fontsize=7); axs[1, k].set_yticks([])
-            for s in axs[1, k].spines.values(): s.set_visible(False)
+            axm.imshow(ext, cmap="RdBu_r", vmin=-1.2, vmax=1.2, interpolation="nearest")  # red: positive
+            axm.set_xticks([len(W) // 2, len(W) + 1], ["$W^\\top W$", "$b$"], fontsize=7); axm.set_yticks([])
+            for s in axm.spines.values(): s.set_visible(False)
     if not legend: return fig
-    handles = [plt.Line2D([], [], color=col[i], marker="o", lw=1.6, ms=4, label=f"$I_{i}={imp[i]:.2f}$") for i in range(len(imp))]
-    fig.legend(handles=handles, loc="lower center", ncol=len(imp), frameon=False, bbox_to_anchor=(0.5, -0.04), fontsize=7)
+    handles = [plt.Line2D([], [], color=col[i], marker="o", lw=1.6, ms=4, mec="0.3", mew=0.6, path_effects=edge(i),
+                          label=f"$I_{i}={imp[i]:.2f}$") for i in range(len(imp))]
+    fig.legend(handles=handles, loc="lower center", ncol=len(imp), frameon=False, bbox_to_anchor=(0.5, 0.0), fontsize=7,
+               handlelength=1.6, columnspacing=1.2)
     return fig
 
 # %% ../chapters/01_introduction.ipynb #e56d2596
