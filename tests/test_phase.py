@@ -99,3 +99,68 @@ def test_short_training_lands_in_predicted_phase():
     got = cls[np.arange(len(points)), loss.argmin(1)]
     want = [analytic_phase(r, s) for r, s in points]
     assert got.tolist() == [int(w) for w in want]
+
+
+# ---------------------------------------------------------------- figures: every element a reader needs is visible
+
+def _fake_sweep(n_r=3, n_s=12, k=2):
+    "A tiny stand-in for a loaded n = 2 sweep and its refinement (classes: antipodal and ignored)."
+    r, s = np.geomspace(0.2, 5, n_r), np.geomspace(0.01, 1, n_s)
+    W = np.zeros((n_r, n_s, k, 2, 1), np.float32); W[..., 0, 0] = 1.0; W[:, : n_s // 2, :, 1, 0] = -1.0
+    loss = candidate_losses(r[:, None], s[None, :]).min(-1)[..., None].repeat(k, -1)
+    refined = {"r": r.astype(np.float32), "s": s.astype(np.float32), "loss": np.stack([candidate_losses(r[:, None], s[None, :])[..., i]
+               for i in (0, 1, 2, 0)], -1)}
+    return {"r": r.astype(np.float32), "s": s.astype(np.float32), "W": W, "loss": loss}, refined
+
+
+def test_loss_slice_closed_forms_are_never_hidden():
+    import matplotlib.pyplot as plt
+    from toymodels.phase import plot_loss_slice, slice_legend
+    sweep, refined = _fake_sweep()
+    fig, axs = plt.subplots(1, 2)
+    plot_loss_slice(sweep, refined, 0, ax=axs[0], legend=False)
+    plot_loss_slice(sweep, refined, 2, ax=axs[1], legend=False)
+    ax = axs[0]
+    closed = [l for l in ax.lines if "closed form" in l.get_label()]
+    dots = ax.collections
+    assert len(closed) == 3 and dots
+    dot_diam = max(np.sqrt(c.get_sizes().max()) for c in dots)  # points
+    for l in closed:  # a band under the dots, wider than them, so it shows on both sides
+        assert l.get_zorder() < min(c.get_zorder() for c in dots) and l.get_linewidth() > dot_diam + 1
+    for l in ax.lines:  # the refined curves are thin and drawn on top
+        if "refined" in l.get_label(): assert l.get_zorder() > max(c.get_zorder() for c in dots) and l.get_linewidth() < 2
+    leg = slice_legend(fig, axs)
+    labels = [t.get_text() for t in leg.get_texts()]
+    assert labels[:3] == [f"{p} (closed form)" for p in ("ignored", "dedicated", "antipodal")]
+    assert {"trained: antipodal", "trained: ignored", "antipodal, refined"} <= set(labels)
+    assert ax.get_legend() is None  # no legend over the curves
+    plt.close(fig)
+
+
+def test_class_map_markers_and_legend_outside():
+    import matplotlib.pyplot as plt
+    from matplotlib import colors as mcolors
+    from toymodels.phase import plot_phase_classes
+    r, s = np.geomspace(0.1, 10, 20), np.geomspace(0.01, 1, 20)
+    classes = np.arange(400).reshape(20, 20) % len(PHASES)  # every class colour
+    fig = plot_phase_classes(r, s, classes, mismatch=np.ones((20, 20), bool))
+    ax = fig.axes[0]
+    (mark,) = [l for l in ax.lines if l.get_label() == "≠ analytic"]
+    assert mcolors.to_rgb(mark.get_markerfacecolor()) == (1, 1, 1) and mcolors.to_rgb(mark.get_markeredgecolor()) == (0, 0, 0)
+    fig.canvas.draw()
+    leg, box = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert leg.y1 <= box.y0  # below the map, hiding none of it
+    plt.close(fig)
+
+
+def test_fraction_map_scale_follows_vmax():
+    import matplotlib.pyplot as plt
+    from toymodels.phase import plot_fraction_map
+    r, s = np.geomspace(0.1, 10, 10), np.geomspace(0.01, 1, 10)
+    frac = np.zeros((10, 10)); frac[3, 4] = 0.3
+    fig = plot_fraction_map(r, s, frac, vmax=frac.max(), cmap="Oranges")
+    mesh = fig.axes[0].collections[0]
+    assert mesh.norm.vmax == 0.3 and mesh.norm.vmin == 0
+    dashed = [l for l in fig.axes[0].lines if l.get_linestyle() == "--"]
+    assert dashed and all(l.get_color() == "k" for l in dashed)  # dark boundaries on a light empty map
+    plt.close(fig)

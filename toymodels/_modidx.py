@@ -176,6 +176,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'toymodels.phase.refine_candidates': ('phase_change.html#refine_candidates', 'toymodels/phase.py'),
                                  'toymodels.phase.run_phase_sweep': ('phase_change.html#run_phase_sweep', 'toymodels/phase.py'),
                                  'toymodels.phase.run_refined': ('phase_change.html#run_refined', 'toymodels/phase.py'),
+                                 'toymodels.phase.slice_legend': ('phase_change.html#slice_legend', 'toymodels/phase.py'),
                                  'toymodels.phase.summarize_sweep': ('phase_change.html#summarize_sweep', 'toymodels/phase.py'),
                                  'toymodels.phase.sweep_params': ('phase_change.html#sweep_params', 'toymodels/phase.py'),
                                  'toymodels.phase.sweep_tables': ('phase_change.html#sweep_tables', 'toymodels/phase.py')},

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 from matplotlib import colors as mcolors
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter
 from einops import einsum, rearrange, reduce
 from jaxtyping import Float, Int
 from torch import Tensor
@@ -22,11 +23,12 @@ from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, fea
 from .results import experiment
 
 # %% auto #0
-__all__ = ['PHASES', 'PHASE_COLORS', 'PHASE_SWEEPS', 'FATES', 'REFINE_ROWS', 'candidate_losses', 'analytic_phase',
+__all__ = ['PHASES', 'PHASE_COLORS', 'PHASE_SWEEPS', 'FATES', 'REFINE_ROWS', 'SLICE_COLORS', 'candidate_losses', 'analytic_phase',
            'boundary_density', 'candidate_weights', 'expected_loss', 'classify', 'phase_grid', 'sweep_tables',
            'boundaries', 'boundary_distance', 'run_phase_sweep', 'sweep_params', 'phase_rgb', 'extra_feature_stats',
            'plot_phase_diagram', 'analytic_stats', 'plot_analytic_diagram', 'plot_phase_classes', 'summarize_sweep',
-           'extra_fate', 'agreement', 'refine_candidates', 'run_refined', 'plot_loss_slice', 'plot_fraction_map']
+           'extra_fate', 'agreement', 'refine_candidates', 'run_refined', 'plot_loss_slice', 'slice_legend',
+           'plot_fraction_map']
 
 # %% ../chapters/04_phase_change.ipynb #c215c9ed
 PHASES = ("ignored", "dedicated", "antipodal", "others antipodal", "shared", "other") # class labels; index = class id
@@ -249,6 +251,7 @@ def _edges(x: np.ndarray) -> np.ndarray:
 def _decorate(ax, n_feats: int, activation: str, show_boundaries: bool = True, title: str | None = None):
     "Log axes, labels and the analytic boundaries (dashed) with the triple point."
     ax.set_xscale("log"); ax.set_yscale("log")
+    for sp in ax.spines.values(): sp.set_visible(True)  # a full frame: white (ignored) regions must not merge with the page
     ax.set_xlim(0.01, 1); ax.set_ylim(0.1, 10)
     ax.set_xlabel("feature density $s = 1 - S$"); ax.set_ylabel("relative importance $r$")
     if show_boundaries:
@@ -285,19 +288,21 @@ def plot_analytic_diagram(n_feats: int = 2, activation: str = "relu", ax=None, n
 def plot_phase_classes(r: np.ndarray, s: np.ndarray, classes: Int[np.ndarray, "n_r n_s"], ax=None,
                        n_feats: int = 2, activation: str = "relu", title: str | None = None,
                        mismatch: np.ndarray | None = None, legend: bool = True):
-    "Each grid point coloured by its class; optional black dots where it differs from the analytic phase."
+    "Each grid point coloured by its class; optional white circles where it differs from the analytic phase; legend below."
     fig, ax = (plt.subplots(figsize=(4, 3.4)) if ax is None else (ax.figure, ax))
     rgb = np.array([mcolors.to_rgb(PHASE_COLORS[p]) for p in PHASES])[classes]
     ax.pcolormesh(_edges(s), _edges(r), rgb, rasterized=True)
+    mark = dict(ls="", marker="o", ms=1.6 if len(s) > 50 else 3.2, mfc="white", mec="k", mew=0.35)  # visible on every class colour
     if mismatch is not None and mismatch.any():
         ir, i_s = np.nonzero(mismatch)
-        ax.plot(s[i_s], r[ir], "k.", ms=2.5, label="≠ analytic")
+        ax.plot(s[i_s], r[ir], **mark, label="≠ analytic")
     _decorate(ax, n_feats, activation, True, title)
     if legend:
         present = [PHASES[c] for c in np.unique(classes)]
         handles = [Patch(facecolor=PHASE_COLORS[p], edgecolor="0.5", lw=0.5, label=p) for p in present]
-        if mismatch is not None and mismatch.any(): handles.append(Line2D([], [], color="k", marker=".", ls="", label="≠ analytic"))
-        ax.legend(handles=handles, loc="lower right", framealpha=0.9, fontsize=7)
+        if mismatch is not None and mismatch.any(): handles.append(Line2D([], [], **{**mark, "ms": 3.5}, label="≠ analytic"))
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False, fontsize=7,
+                  handlelength=1.2, columnspacing=1.0)  # below the map: every cell of it is data
     return fig
 
 # %% ../chapters/04_phase_change.ipynb #8568715e
@@ -385,6 +390,8 @@ def run_refined(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
             "classes": C.reshape(len(r), len(s), k), "W": W.reshape(len(r), len(s), k, 2, 1).astype(np.float32)}
 
 # %% ../chapters/04_phase_change.ipynb #330898e1
+SLICE_COLORS = {**PHASE_COLORS, "ignored": "0.45", "shared": "#d98c0b"}  # lines: a grey and a deeper orange show on white
+
 @with_style
 def plot_loss_slice(sweep, # a loaded ReLU n = 2 sweep
                     refined, # the loaded `phase_refined` result
@@ -392,40 +399,57 @@ def plot_loss_slice(sweep, # a loaded ReLU n = 2 sweep
                     ax=None, legend: bool = True,
                     s_range: tuple = (0.01, 1.0)): # the densities to show
 
-    "Loss / density against density along one row: closed forms, refined candidates and every trained model."
+    "Loss / density against density along one row: closed forms (bands), refined candidates (thin, on top) and every trained model."
     fig, ax = (plt.subplots(figsize=(4.2, 3.2)) if ax is None else (ax.figure, ax))
     r, s = float(sweep["r"][row]), sweep["s"].astype(np.float64)
     sf = np.geomspace(0.01, 1, 400)
     names = _candidates(2)
-    for i, p in enumerate(names):
-        ax.plot(sf, candidate_losses(r, sf)[:, i] / sf, color=PHASE_COLORS[p] if p != "ignored" else "0.45", lw=1.2,
-                label=f"{p} (closed form)")
-    j = int(np.argmin(np.abs(refined["r"] - r)))
-    if abs(refined["r"][j] / r - 1) < 1e-3:
-        rs = refined["s"].astype(np.float64)
-        ax.plot(rs, refined["loss"][j, :, 2] / rs, ls=":", lw=1.4, color="k", label="antipodal, refined")
-        ax.plot(rs, refined["loss"][j, :, 3] / rs, ls=":", lw=1.4, color=PHASE_COLORS["shared"], label="from a shared start, refined")
+    for i, p in enumerate(names):  # wide translucent bands at the bottom: wider than the dots, so never hidden
+        ax.plot(sf, candidate_losses(r, sf)[:, i] / sf, color=SLICE_COLORS[p], lw=5, alpha=0.5, solid_capstyle="butt",
+                zorder=1, label=f"{p} (closed form)")
     cls = classify(sweep["W"][row])
     for c in np.unique(cls):
         ii, kk = np.nonzero(cls == c)
-        ax.scatter(s[ii], sweep["loss"][row][ii, kk] / s[ii], s=7, color=PHASE_COLORS[PHASES[c]], edgecolor="k", lw=0.3,
-                   zorder=3, label=f"trained: {PHASES[c]}")
-    ax.axvline(boundary_density(r), color="k", lw=0.6, ls="--")
+        ax.scatter(s[ii], sweep["loss"][row][ii, kk] / s[ii], s=6, color=PHASE_COLORS[PHASES[c]], zorder=3,
+                   edgecolor="0.3", lw=0.3 if PHASES[c] == "ignored" else 0, label=f"trained: {PHASES[c]}")
+    j = int(np.argmin(np.abs(refined["r"] - r)))
+    if abs(refined["r"][j] / r - 1) < 1e-3:  # thin lines on top of the dots
+        rs = refined["s"].astype(np.float64)
+        ax.plot(rs, refined["loss"][j, :, 2] / rs, ls=(0, (3, 1.5)), lw=0.9, color="k", zorder=4, label="antipodal, refined")
+        ax.plot(rs, refined["loss"][j, :, 3] / rs, ls=(0, (1, 1)), lw=1.3, color=SLICE_COLORS["shared"], zorder=4,
+                label="from a shared start, refined")
+    ax.axvline(boundary_density(r), color="0.35", lw=0.8, ls=":", zorder=0, label="closed-form boundary $s^*(r)$")
     ax.set_xscale("log"); ax.set_xlim(*s_range)
+    if s_range[1] / s_range[0] < 10:  # less than a decade: plain tick labels, which do not collide
+        ticks = [v for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.6, 1.0) if s_range[0] <= v <= s_range[1]]
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks]); ax.xaxis.set_minor_formatter(NullFormatter())
     sv = sf[(sf >= s_range[0]) & (sf <= s_range[1])]
     ax.set_ylim(0, 0.6 * min(r, 1) if s_range[0] <= 0.01 else 1.8 * (candidate_losses(r, sv).min(-1) / sv).max())
     ax.set_xlabel("feature density $s$"); ax.set_ylabel("expected loss / $s$")
     ax.set_title(f"$r = {r:.3g}$")
-    if legend: ax.legend(fontsize=6.5, loc="upper right", ncol=2, framealpha=0.9)
+    if legend: ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)  # outside: no curve hidden
     return fig
+
+def slice_legend(fig, axs, ncol: int = 4):
+    "One legend below a figure of loss slices, with every entry of any of its panels (closed forms, refined, trained)."
+    entries = {}
+    for ax in axs:
+        for h, l in zip(*ax.get_legend_handles_labels()): entries.setdefault(l, h)
+    kind = lambda l: next(i for i, k in enumerate(["(closed form)", "boundary", "antipodal, refined", "refined", ""]) if k in l)
+    rank = lambda l: (kind(l), next((i for i, p in enumerate(PHASES) if l.removeprefix("trained: ").startswith(p)), 0))
+    labels = sorted(entries, key=rank)
+    return fig.legend([entries[l] for l in labels], labels, loc="outside lower center", ncol=ncol, frameon=False, fontsize=7)
 
 @with_style
 def plot_fraction_map(r, s, frac, ax=None, n_feats: int = 2, activation: str = "relu", title: str | None = None,
-                      label: str = "fraction of models"):
-    "A map of a per-point fraction (0 to 1) with the analytic boundaries."
+                      label: str = "fraction of models",
+                      vmax: float = 1.0, # top of the colour scale: pass the data's maximum for a rare event
+                      cmap: str = "viridis"):
+    "A map of a per-point fraction, colour scale 0 to `vmax`, with the analytic boundaries."
     fig, ax = (plt.subplots(figsize=(4.3, 3.4)) if ax is None else (ax.figure, ax))
-    im = ax.pcolormesh(_edges(s), _edges(r), frac, cmap="viridis", vmin=0, vmax=1, rasterized=True)
+    im = ax.pcolormesh(_edges(s), _edges(r), frac, cmap=cmap, vmin=0, vmax=vmax, rasterized=True)
     fig.colorbar(im, ax=ax, label=label, shrink=0.9)
     _decorate(ax, n_feats, activation, False, title)
-    for br, bs in boundaries(n_feats, activation): ax.plot(bs, br, "w--", lw=0.8)
+    dark = np.dot(mcolors.to_rgb(plt.get_cmap(cmap)(0.0)), [0.299, 0.587, 0.114]) < 0.5  # boundaries contrast with the empty cells
+    for br, bs in boundaries(n_feats, activation): ax.plot(bs, br, "--", color="w" if dark else "k", lw=0.8)
     return fig
