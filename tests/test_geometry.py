@@ -146,3 +146,23 @@ def test_crossing_and_census():
     assert np.isnan(crossing(np.array([1., 2.]), np.array([1., 2.])))
     np.testing.assert_allclose(crossing(np.array([1., 4.]), np.array([1., -1.])), 2.0)   # halfway in log x
     assert factor_census(np.stack([digons_init(1)[0].numpy(), pentagon_init(1)[0].numpy()])) == [{"digon": 2}, {"pentagon": 1}]
+
+
+def test_figures_distinguish_collapsed_features_and_draw_large_factors_as_gram_matrices():
+    "Collapsed set members stay visible (dot inside a ring), sets get a legend; a large factor is drawn as W Wᵀ."
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from toymodels.geometry import plot_factors, plot_feature_sets
+    W = np.array([[0.7, 0.7], [0.7, 0.7], [-0.7, 0.7], [-0.7, 0.7]])  # two pairs, each collapsed onto one direction
+    fig = plot_feature_sets([W], [[[0, 1], [2, 3]]], ["t"])
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[:2] == ["set 1: features 0, 1", "set 2: features 2, 3"] and "second feature of a set" in labels
+    tips = [l for l in fig.axes[0].lines if len(l.get_xdata()) == 1]
+    assert {l.get_markerfacecolor() == "none" for l in tips} == {True, False}  # filled dots and rings
+    assert fig.get_size_inches()[0] <= 7.0
+    plt.close(fig)
+    Wg = np.linalg.qr(np.random.default_rng(0).normal(size=(10, 10)))[0][:, :6]
+    fig = plot_factors([(np.eye(2), "digon")], gram=(Wg, "6 in 10-d"))
+    assert len(fig.axes) == 2 and fig.axes[1].images[0].get_array().shape == (10, 10)
+    plt.close(fig)

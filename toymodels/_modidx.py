@@ -128,8 +128,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'toymodels.geometry.pair_relation': ('geometry.html#pair_relation', 'toymodels/geometry.py'),
                                     'toymodels.geometry.pentagon_init': ('geometry.html#pentagon_init', 'toymodels/geometry.py'),
                                     'toymodels.geometry.plot_collapse': ('geometry.html#plot_collapse', 'toymodels/geometry.py'),
-                                    'toymodels.geometry.plot_dims_per_feature': ( 'geometry.html#plot_dims_per_feature',
-                                                                                  'toymodels/geometry.py'),
                                     'toymodels.geometry.plot_factors': ('geometry.html#plot_factors', 'toymodels/geometry.py'),
                                     'toymodels.geometry.plot_feature_dimensionality': ( 'geometry.html#plot_feature_dimensionality',
                                                                                         'toymodels/geometry.py'),

@@ -23,10 +23,10 @@ from .results import experiment
 # %% auto #0
 __all__ = ['FRACTIONS', 'FRACTION_NAMES', 'FACTOR_NAMES', 'UNIFORM_PARAMS', 'PALETTE', 'NONUNIFORM_PARAMS', 'GROUP_KINDS',
            'CORRELATED_PARAMS', 'RELATIONS', 'dimensions_per_feature', 'nearest_fraction', 'packing_stats',
-           'fraction_baseline', 'tegum_factors', 'factor_name', 'run_uniform', 'plot_dims_per_feature',
-           'plot_feature_dimensionality', 'factor_census', 'factor_plane', 'plot_factors', 'pentagon_init',
-           'digons_init', 'nonuniform_class', 'nonuniform_config', 'run_nonuniform', 'crossing', 'plot_collapse',
-           'grouped_sampler', 'pair_cosines', 'correlated_runs', 'run_correlated', 'pair_relation', 'plot_feature_sets']
+           'fraction_baseline', 'tegum_factors', 'factor_name', 'run_uniform', 'plot_feature_dimensionality',
+           'factor_census', 'factor_plane', 'plot_factors', 'pentagon_init', 'digons_init', 'nonuniform_class',
+           'nonuniform_config', 'run_nonuniform', 'crossing', 'plot_collapse', 'grouped_sampler', 'pair_cosines',
+           'correlated_runs', 'run_correlated', 'pair_relation', 'plot_feature_sets']
 
 # %% ../chapters/05_geometry.ipynb #cbdcfba4
 FRACTIONS = (1.0, 0.75, 2 / 3, 0.5, 0.4, 0.375, 0.0)
@@ -102,6 +102,7 @@ UNIFORM_PARAMS = {"n_feats": 100, "d_hidden": 10,
                   "inv_density": np.round(np.concatenate([np.geomspace(1, 10, 28), np.geomspace(10, 100, 6)[1:]]), 4).tolist(),
                   "train": TrainConfig(seed=3000).to_dict()}
 
+@experiment("geometry_uniform", UNIFORM_PARAMS, "n=100, m=10, equal importance: one model at each of 33 sparsities")
 def run_uniform(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
     "One model per sparsity, all features equally important, trained together."
     inv = np.asarray(params["inv_density"]); n = params["n_feats"]
@@ -110,32 +111,20 @@ def run_uniform(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
     res = train(cfg, TrainConfig.from_dict(params["train"]), progress=progress)
     return {"inv_density": inv, "W": res.W.numpy(), "b": res.b.numpy(), "train_loss": res.losses[-1].numpy()}
 
-experiment("geometry_uniform", UNIFORM_PARAMS, "n=100, m=10, equal importance: one model at each of 33 sparsities")(run_uniform)
 
 # %% ../chapters/05_geometry.ipynb #30cdb485
 _FRACTION_STYLE = {"color": "0.55", "lw": 0.7, "ls": "--", "zorder": 0}
 PALETTE = STYLE["axes.prop_cycle"].by_key()["color"]  # the package's colours, as hex (a "C1" would resolve at draw time, outside the style)
 
 @with_style
-def plot_dims_per_feature(inv_density: np.ndarray, # 1 / (1 - S) of each model
-                          dstar: np.ndarray, # D* of each model
-                          ax=None) -> plt.Figure:
-    "D* against 1/(1-S) on a log axis, with guides at 1 and 1/2."
-    fig, ax = (plt.subplots(figsize=(4.2, 2.8)) if ax is None else (ax.figure, ax))
-    for f in (1.0, 0.5): ax.axhline(f, **_FRACTION_STYLE)
-    ax.plot(inv_density, dstar, "o-", ms=3.5, lw=1.2, color=PALETTE[0])
-    ax.set_xscale("log"); ax.set_ylim(0, 1.08)
-    ax.set_xlabel("$1/(1-S)$"); ax.set_ylabel("dimensions per feature $D^*$")
-    return fig
-
-@with_style
 def plot_feature_dimensionality(inv_density: np.ndarray, # 1 / (1 - S) of each model
                                 D: np.ndarray, # (models, feats) dimensionality of every feature
                                 norms: np.ndarray, # (models, feats) ‖W_i‖
+                                dstar: np.ndarray | None = None, # (models,) D* of each model, drawn as a line
                                 threshold: float = 0.5, # only represented features are drawn
                                 ax=None, seed: int = 0) -> plt.Figure:
-    "Every represented feature's D_i against its model's 1/(1-S), with guides and names at the named fractions."
-    fig, ax = (plt.subplots(figsize=(6.0, 3.4)) if ax is None else (ax.figure, ax))
+    "Every represented feature's D_i (and each model's D*) against 1/(1-S), with guides and names at the named fractions."
+    fig, ax = (plt.subplots(figsize=(6.0, 3.1)) if ax is None else (ax.figure, ax))
     rng = np.random.default_rng(seed)
     for f in FRACTIONS[:-1]:
         ax.axhline(f, **_FRACTION_STYLE)
@@ -143,9 +132,12 @@ def plot_feature_dimensionality(inv_density: np.ndarray, # 1 / (1 - S) of each m
                 color="0.35", va={0.4: "bottom", 0.375: "top"}.get(f, "center"))
     rep = norms > threshold
     xs = np.broadcast_to(np.asarray(inv_density)[:, None], D.shape)[rep] * np.exp(rng.uniform(-0.025, 0.025, rep.sum()))
-    ax.scatter(xs, D[rep], s=5, alpha=0.45, lw=0, color=PALETTE[0])
+    ax.scatter(xs, D[rep], s=5, alpha=0.45, lw=0, color=PALETTE[0], label="$D_i$, each represented feature")
+    if dstar is not None:
+        ax.plot(inv_density, dstar, "-", color="0.15", lw=1.1, label="$D^*$, dimensions per feature")
+        ax.legend(loc="upper right", bbox_to_anchor=(1, 0.94), frameon=False, fontsize=7, markerscale=2.5)
     ax.set_xscale("log"); ax.set_ylim(-0.02, 1.05)
-    ax.set_xlabel("$1/(1-S)$"); ax.set_ylabel("feature dimensionality $D_i$")
+    ax.set_xlabel("$1/(1-S)$"); ax.set_ylabel("dimensionality")
     return fig
 
 def _frac_label(f: float) -> str:
@@ -165,11 +157,13 @@ def factor_census(W: Float[np.ndarray, "inst feats hidden"], # trained models
     return out
 
 # %% ../chapters/05_geometry.ipynb #0649d606
-def _draw_vectors(ax, V: np.ndarray, colors, lim: float = 1.25):
-    "Feature vectors V (k, 2) as lines from the origin with a dot at the tip."
+def _draw_vectors(ax, V: np.ndarray, colors, lim: float = 1.25, markers=None, lw: float = 1.5):
+    "Feature vectors V (k, 2) as lines from the origin with a marker at the tip; `markers`: per vector (marker, size, filled)."
     ax.axhline(0, color="0.88", lw=0.6, zorder=0); ax.axvline(0, color="0.88", lw=0.6, zorder=0)
-    for v, c in zip(V, colors):
-        ax.plot([0, v[0]], [0, v[1]], color=c, lw=1.5); ax.plot(v[0], v[1], "o", color=c, ms=4)
+    markers = markers or [("o", 4, True)] * len(V)
+    for v, c, (mk, ms, filled) in zip(V, colors, markers):
+        ax.plot([0, v[0]], [0, v[1]], color=c, lw=lw, solid_capstyle="round")
+        ax.plot(v[0], v[1], mk, color=c, ms=ms, mfc=c if filled else "none", mew=1.2)
     ax.set_xlim(-lim, lim); ax.set_ylim(-lim, lim); ax.set_aspect("equal"); ax.set_xticks([]); ax.set_yticks([])
     for s in ax.spines.values(): s.set_visible(False)
 
@@ -183,13 +177,22 @@ def factor_plane(W: Float[np.ndarray, "feats hidden"], # one model
 
 @with_style
 def plot_factors(examples: Sequence[tuple[np.ndarray, str]], # (vectors (k, 2) from `factor_plane`, title) per panel
+                 gram: tuple[np.ndarray, str] | None = None, # optional last panel: (a factor's weights (k, m), title), drawn as W Wᵀ
                  fig=None) -> plt.Figure:
-    "One panel per tegum factor, its features drawn in the factor's principal plane."
-    fig = fig or plt.figure(figsize=(1.6 * len(examples), 1.9))
-    axs = fig.subplots(1, len(examples), squeeze=False)[0]
+    "One panel per tegum factor, its features drawn in the factor's principal plane; a large factor as its Gram matrix."
+    n = len(examples) + (gram is not None)
+    fig = fig or plt.figure(figsize=(min(7.0, 1.45 * n), 1.75))
+    axs = fig.subplots(1, n, squeeze=False)[0]
     for ax, (V, title) in zip(axs, examples):
         _draw_vectors(ax, V, [PALETTE[0]] * len(V)); ax.set_title(title, fontsize=8)
+    if gram is not None:
+        Wg, title = gram
+        ax = axs[-1]
+        ax.imshow(Wg @ Wg.T, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_xticks([]); ax.set_yticks([]); ax.set_title(title, fontsize=8)
+        for s in ax.spines.values(): s.set_visible(False)
     return fig
+
 
 # %% ../chapters/05_geometry.ipynb #d0eb8fb4
 def pentagon_init(n_inst: int, radius: float = 1.0) -> Float[Tensor, "inst 5 2"]:
@@ -241,6 +244,7 @@ def nonuniform_config(params: dict) -> tuple[ModelConfig, Float[Tensor, "inst 5 
                     rand.reshape(len(f), params["n_random"], 5, 2)], 1)
     return cfg, W0.reshape(-1, 5, 2)
 
+@experiment("geometry_nonuniform", NONUNIFORM_PARAMS, "5 in 2 at 1-S=0.05, feature 4 sparser by 1-10x: pentagon, digon and 16 random starts")
 def run_nonuniform(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
     "Train from the pentagon, from two digons and from random starts at every sparsity factor of feature 4."
     cfg, W0 = nonuniform_config(params)
@@ -250,7 +254,6 @@ def run_nonuniform(params: dict, progress: bool = True) -> dict[str, np.ndarray]
     return {"factors": np.asarray(params["factors"]), "W": res.W.numpy().reshape(*shape, 5, 2),
             "b": res.b.numpy().reshape(*shape, 5), "loss": L.numpy().reshape(shape)}
 
-experiment("geometry_nonuniform", NONUNIFORM_PARAMS, "5 in 2 at 1-S=0.05, feature 4 sparser by 1-10x: pentagon, digon and 16 random starts")(run_nonuniform)
 
 # %% ../chapters/05_geometry.ipynb #0bf08c85
 def crossing(x: np.ndarray, # increasing abscissae (here: sparsity factors)
@@ -372,6 +375,7 @@ def _train_correlated(params: dict, n: int, names: list[str], progress: bool):
     loss = evaluate_loss(ToyModel.from_weights(cfg, res.W, res.b), n_samples=params["eval_samples"], sampler=sampler)
     return names, res, loss
 
+@experiment("geometry_correlated", CORRELATED_PARAMS, "correlated / anticorrelated feature sets (n=4 and n=6, m=2), 4 densities x 5 seeds")
 def run_correlated(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
     "Train every set-up at every density and seed, one batched run per number of features."
     dens, k = params["densities"], params["n_seeds"]
@@ -392,7 +396,6 @@ def run_correlated(params: dict, progress: bool = True) -> dict[str, np.ndarray]
             out[f"{nm}_loss"] = loss[sl].numpy().reshape(len(dens), k)  # Monte-Carlo expected loss on the set-up's data
     return out
 
-experiment("geometry_correlated", CORRELATED_PARAMS, "correlated / anticorrelated feature sets (n=4 and n=6, m=2), 4 densities x 5 seeds")(run_correlated)
 
 # %% ../chapters/05_geometry.ipynb #d9cae92a
 RELATIONS = ("orthogonal", "antipodal", "collapsed", "dropped", "other")
@@ -412,17 +415,30 @@ def pair_relation(W: Float[np.ndarray, "*inst feats hidden"], # weights
     return rel.reshape(*W.shape[:-2], len(pairs))
 
 # %% ../chapters/05_geometry.ipynb #d759dd5f
+_MEMBER_MARKERS = (("o", 4.0, True), ("o", 8.5, False), ("s", 11.0, False))  # a set's 1st, 2nd, 3rd feature
+
 @with_style
 def plot_feature_sets(Ws: Sequence[np.ndarray], # one W (feats, 2) per panel
                       sets: Sequence[Sequence[Sequence[int]]], # per panel, its feature sets: one colour each (others grey)
                       titles: Sequence[str], # one per panel
                       fig=None) -> plt.Figure:
-    "Feature vectors in 2-d, one panel per model, coloured by feature set."
-    fig = fig or plt.figure(figsize=(1.6 * len(Ws), 1.9))
+    """Feature vectors in 2-d, one panel per model, coloured by feature set. A set's first feature ends in a dot, its
+    second in a ring (third: a square), so features collapsed onto one direction stay distinguishable; a legend names the sets."""
+    fig = fig or plt.figure(figsize=(7.0, 2.3))
     axs = fig.subplots(1, len(Ws), squeeze=False)[0]
     for ax, W, panel_sets, title in zip(axs, Ws, sets, titles):
-        colors = ["0.6"] * len(W)
+        colors, markers = ["0.6"] * len(W), [_MEMBER_MARKERS[0]] * len(W)
         for c, s in enumerate(panel_sets):
-            for i in s: colors[i] = PALETTE[c]
-        _draw_vectors(ax, np.asarray(W), colors, lim=max(1.25, 1.1 * np.abs(W).max())); ax.set_title(title, fontsize=7.5)
+            for j, i in enumerate(s): colors[i], markers[i] = PALETTE[c], _MEMBER_MARKERS[j]
+        _draw_vectors(ax, np.asarray(W), colors, lim=max(1.25, 1.1 * np.abs(W).max()), markers=markers, lw=1.2)
+        ax.set_title(title, fontsize=7.5)
+    biggest = max(sets, key=len)
+    handles = [plt.Line2D([], [], color=PALETTE[c], lw=1.2, marker="o", ms=4,
+                          label=f"set {c + 1}: features {', '.join(map(str, s))}") for c, s in enumerate(biggest)]
+    n_members = max(len(s) for p in sets for s in p)
+    handles += [plt.Line2D([], [], ls="", color="0.3", marker=mk, ms=ms, mfc="0.3" if filled else "none", mew=1.2,
+                           label=f"{('first', 'second', 'third')[j]} feature of a set") for j, (mk, ms, filled) in enumerate(_MEMBER_MARKERS[:n_members])]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=7, handlelength=1.6, columnspacing=1.0)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.8, bottom=0.14, wspace=0.08)
     return fig
+

@@ -286,6 +286,7 @@ def plot_excess(excess: dict[str, np.ndarray], # label -> each model's loss / be
                 ax: plt.Axes | None = None, # draw into these axes
                 title: str | None = None,
                 colors: Sequence[str] = ("0.55", "#d1495b", "#3b6fb6"), # one per group
+                legend_loc: str = "lower right", # where the legend goes (choose a corner the curves leave free)
                ) -> plt.Figure:
     "Cumulative distributions of the excess loss of groups of models, on a symmetric log scale (linear within ±0.1 %)."
     if ax is None: _, ax = plt.subplots(figsize=(3.2, 2.4))
@@ -296,11 +297,12 @@ def plot_excess(excess: dict[str, np.ndarray], # label -> each model's loss / be
     ax.set_xscale("symlog", linthresh=0.1, linscale=0.5); ax.set_ylim(0, 1.02)
     lo, hi = ax.get_xlim(); lo, hi = max(lo, -30), min(hi, 3e4)
     ax.set_xlim(lo, hi)
-    ax.set_xticks([t for t in (-10, -1, 0, 1, 10, 100, 1000, 10_000) if lo <= t <= hi])
+    ticks = (-10, -1, 0, 1, 10, 100, 1000) if hi <= 1000 else (-10, -1, 0, 1, 10, 1000)   # every decade is too crowded in a small panel
+    ax.set_xticks([t for t in ticks if lo <= t <= hi])
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}" if abs(v) < 1000 else f"$10^{round(math.log10(abs(v)))}$"))
     ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.set_xlabel("loss above the best known (%)"); ax.set_ylabel("fraction of models")
-    ax.legend(fontsize=6.5, loc="lower right", frameon=False)
+    ax.legend(fontsize=6.5, loc=legend_loc, frameon=False)
     if title: ax.set_title(title)
     return ax.figure
 
