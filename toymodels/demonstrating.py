@@ -110,7 +110,7 @@ experiment("demonstrating_80_20", DEM_80_20, "n=80, m=20: ReLU at 4 densities, 1
 
 DEM_20_5_LONG = demonstrating_params(20, 5, 0.7, [0.003, 0.001], 4)
 DEM_20_5_LONG["train"] = TrainConfig(steps=30_000).to_dict()
-experiment("demonstrating_20_5_long", DEM_20_5_LONG, "n=20, m=5 ReLU at 1-S = 0.003, 0.001 trained 3x longer (30 000 steps), 4 seeds")(run_demonstrating)
+experiment("demonstrating_20_5_long", DEM_20_5_LONG, "n=20, m=5 ReLU at 1-S = 0.003, 0.001 trained 3x longer (30 000 steps), 4 seeds")(run_demonstrating);
 
 # %% ../chapters/03_demonstrating_superposition.ipynb #b14a007b
 @with_style
