@@ -86,7 +86,7 @@ _kinds = r'(?:fig|sec|tbl|eq)'
 _re_attr_block = re.compile(r'\{[^{}\n]*\}')
 _re_attr_label = re.compile(rf'(?<![\w-])#({_kinds}-[\w-]*\w)')
 _re_code_label = re.compile(rf'^label:\s*["\']?({_kinds}-[\w-]*\w)["\']?\s*$')
-_re_ref = re.compile(rf'(?<![\w@.\\])@((?i:fig|sec|tbl|eq)-[\w-]*\w)')
+_re_ref = re.compile(r'(?<![\w@.\\])@((?i:fig|sec|tbl|eq)-[\w-]*\w)')
 _re_cite = re.compile(r'(?<![\w@.\\/])@([A-Za-z_][\w:.#$%&+?<>~/-]*\w)')
 
 

@@ -2,6 +2,8 @@
 import dataclasses
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -31,7 +33,7 @@ def test_configs_round_trip_and_are_hashable():
     (dict(importance=float("inf")), "importance must be finite"),
     (dict(activation="tanh"), "activation must be one of"),
     (dict(n_feats=3, density=[0.5, 0.5]), "does not broadcast"),
-    (dict(init_scale=0.0), "init_scale must be a finite number > 0"),
+    (dict(init_scale=0.0), "init_scale must be > 0"),
 ])
 def test_model_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError) as e:
@@ -50,7 +52,7 @@ def test_model_config_rejects_bad_values(kwargs, message):
     (dict(optimizer="lion"), "optimizer must be one of"),
     (dict(engine="jax"), "engine must be one of"),
     (dict(device="tpu9"), "device must be a torch device"),
-    (dict(seed=-1), "seed must be an integer >= 0"),
+    (dict(seed=-1), "seed must be an integer in [0, 2**63)"),
 ])
 def test_train_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError) as e:
@@ -180,3 +182,41 @@ def test_metrics_on_hand_made_weights():
     # feature 0 of instance 2: (W0_hat . W1)^2 + (W0_hat . W2)^2 = 0.5 + 0
     assert abs(superposition(W)[2, 0].item() - 0.5) < 1e-6
     assert n_represented(W).tolist() == [2, 3, 2]
+
+
+# ---------------------------------------------------------------- validation details (numpy scalars, bools, JSON)
+
+def test_numpy_scalars_are_accepted_and_stored_json_safe():
+    import json
+    cfg = ModelConfig(n_feats=np.int64(3), d_hidden=np.int32(2), n_inst=np.int64(2), init_scale=np.float32(0.5))
+    tcfg = TrainConfig(steps=np.int64(10), batch_size=np.int32(8), lr=np.float32(1e-3), seed=np.uint32(5))
+    for c in (cfg, tcfg):
+        d = json.loads(json.dumps(c.to_dict()))          # no numpy type survives into the stored dict
+        assert type(c).from_dict(d) == c
+    assert type(cfg.n_feats) is int and type(cfg.init_scale) is float and type(tcfg.lr) is float
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(n_feats=True), "n_feats"), (dict(init_scale=True), "init_scale"), (dict(activation=1), "activation"),
+    (dict(init_scale=np.float64("nan")), "init_scale")])
+def test_model_config_rejects_bools_and_non_numbers(kwargs, field):
+    with pytest.raises(ValueError, match=field): ModelConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(lr=True), "lr"), (dict(seed=2**63), "seed"), (dict(seed=-1), "seed"), (dict(steps=np.float64(3)), "steps"),
+    (dict(momentum=np.float32(1.0)), "momentum"), (dict(weight_decay=False), "weight_decay")])
+def test_train_config_rejects_out_of_range(kwargs, field):
+    with pytest.raises(ValueError, match=field) as e: TrainConfig(**kwargs)
+    assert len(str(e.value)) < 120                          # a short message, not a dump of the config
+
+
+def test_largest_seed_is_accepted():
+    assert TrainConfig(seed=2**63 - 1).seed == 2**63 - 1
+
+
+def test_from_weights_leaves_the_global_rng_alone():
+    torch.manual_seed(0); expected = torch.rand(3)
+    torch.manual_seed(0)
+    m = ToyModel.from_weights(ModelConfig(n_inst=2), torch.ones(2, 5, 2), torch.zeros(2, 5))
+    assert torch.equal(torch.rand(3), expected) and torch.equal(m.W.detach(), torch.ones(2, 5, 2))

@@ -1,17 +1,16 @@
 """Checks of §2 "Demonstrating superposition" (`toymodels.demonstrating`): exact answers of the analytic formulas
 (linear optimum, linear loss decomposition, the ReLU loss split by number of active features), and the paper's
 claims on a fast training config (3 000 steps at lr 3e-3 instead of 10 000 at 1e-3; a few seeds)."""
-import math
 
 import numpy as np
 import pytest
 import torch
 
 from toymodels.core import ModelConfig, TrainConfig, ToyModel, evaluate_loss, n_represented
-from toymodels.intro import best_seed, sweep_config, train_sweep
+from toymodels.core import sweep_config, train_sweep, relu_loss_L0, relu_loss_L1
 from toymodels.demonstrating import (DEM_20_5, DEM_DENSITIES, bias_is_mean, feature_moments, learns_top_features,
                                      linear_loss_terms, linear_optimal_loss, linear_optimum, loss_from_active,
-                                     negative_bias_positive_interference, relu_loss_L0, relu_loss_L1,
+                                     negative_bias_positive_interference,
                                      relu_loss_by_active, superposition_order)
 
 IMP = [0.7**i for i in range(20)]

@@ -7,7 +7,7 @@ from toymodels.core import ModelConfig, TrainConfig, ToyModel, dimensionality, e
 from toymodels.geometry import (FRACTIONS, crossing, digons_init, dimensions_per_feature, factor_census, grouped_sampler,
                                 nearest_fraction, nonuniform_class, packing_stats, pair_cosines, pair_relation,
                                 pentagon_init, tegum_factors)
-from toymodels.phase import expected_loss
+from toymodels.core import expected_loss
 
 
 def _regular_polygon(k: int) -> torch.Tensor:

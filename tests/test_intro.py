@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from toymodels.core import TrainConfig, n_represented
-from toymodels.intro import (INTRO_DENSITIES, INTRO_IMPORTANCE, INTRO_PARAMS, best_seed, check_antipodal_pairs,
-                             check_dense, check_pentagon, intro_config, sweep_config, train_sweep)
+from toymodels.core import best_seed, sweep_config, train_sweep
+from toymodels.intro import (INTRO_DENSITIES, INTRO_IMPORTANCE, INTRO_PARAMS, check_antipodal_pairs,
+                             check_dense, check_pentagon, intro_config)
 
 
 def test_sweep_layout():

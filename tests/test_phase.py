@@ -5,7 +5,8 @@ import torch
 
 from toymodels.core import ModelConfig, ToyModel, TrainConfig, evaluate_loss, train
 from toymodels.phase import (PHASES, analytic_phase, boundary_density, boundary_distance, candidate_losses,
-                             candidate_weights, classify, expected_loss, _candidates)
+                             candidate_weights, classify, _candidates)
+from toymodels.core import expected_loss
 
 
 def test_triple_point():

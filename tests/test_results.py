@@ -124,15 +124,18 @@ def test_provenance_table_lists_the_books_results():
 
 def test_canary_catches_a_change_of_the_compiled_engines_gradient(tmp_path, monkeypatch, registered):
     "Scaling the compiled kernel's gradient (here through the importance it scales by) marks stored results stale."
-    import toymodels.fast as F
+    import toymodels.fast  # noqa: F401  (registers the compiled engine)
+    from toymodels.core import ENGINE_FUNCS
     R.reproduce(["_t_square"], progress=False, data_dir=tmp_path)
     assert R.verify(["_t_square"], tmp_path) == [("_t_square", "ok", "")]
-    kernel_for = F._kernel_for
+    # patch the engine that `train` dispatches to (a chapter executed in this process may have registered its own copy)
+    engine_globals = ENGINE_FUNCS["fast"].__globals__
+    kernel_for = engine_globals["_kernel_for"]
     def doubled(nf, m, relu):
         k = kernel_for(nf, m, relu)
         def scaled(W, B, MW, VW, Mb, Vb, ST, density, importance, *rest): return k(W, B, MW, VW, Mb, Vb, ST, density, 2 * importance, *rest)
         return scaled
-    monkeypatch.setattr(F, "_kernel_for", doubled)
+    monkeypatch.setitem(engine_globals, "_kernel_for", doubled)
     [(name, status, why)] = R.verify(["_t_square"], tmp_path)
     assert status == "stale" and "canary moved: engines" in why
     monkeypatch.undo()

@@ -1,7 +1,6 @@
 """Tests of the robustness appendix (`toymodels.robustness`): the condition list, the restart arithmetic, the
 stratified loss against independent estimates, divergence handling, and the experiment runners on tiny configs."""
 import dataclasses
-import math
 from itertools import combinations
 
 import matplotlib
@@ -11,9 +10,8 @@ import pytest
 import torch
 
 from toymodels.core import ModelConfig, ToyModel, TrainConfig, evaluate_loss, train
-from toymodels.demonstrating import relu_loss_L0, relu_loss_L1
-from toymodels.intro import INTRO_IMPORTANCE
-from toymodels.phase import expected_loss, sweep_tables
+from toymodels.robustness import INTRO_IMPORTANCE
+from toymodels.core import expected_loss, sweep_tables, relu_loss_L0, relu_loss_L1
 from toymodels.robustness import (ROBUST_DEM, ROBUST_FACTORS, ROBUST_INTRO, ROBUST_PHASE, ROBUST_RECIPE, best_of_k,
                                   claim_scores, condition_columns, condition_configs, condition_label, conditions,
                                   failure_kind, plot_condition_map, relu_loss_stratified, restarts_needed,

@@ -7,14 +7,15 @@ import dataclasses
 import functools
 import importlib
 import importlib.util
+import itertools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from einops import einsum, reduce
+from einops import einsum, rearrange, reduce
 from jaxtyping import Bool, Float
 from torch import Tensor, nn
 from tqdm.auto import tqdm
@@ -23,7 +24,9 @@ from tqdm.auto import tqdm
 __all__ = ['ACTIVATIONS', 'SCHEDULES', 'OPTIMIZERS', 'ENGINES', 'ENGINE_FUNCS', 'STYLE', 'IMPORTANCE_CMAP', 'SUPERPOSITION_CMAP',
            'ModelConfig', 'TrainConfig', 'sample_features', 'ToyModel', 'loss_per_instance', 'evaluate_loss',
            'TrainResult', 'make_optimizer', 'train_torch', 'resolve_engine', 'train', 'feature_norms', 'superposition',
-           'dimensionality', 'cosines', 'represented', 'n_represented', 'importance_colors', 'styled', 'with_style']
+           'dimensionality', 'cosines', 'represented', 'n_represented', 'importance_colors', 'styled', 'with_style',
+           'sweep_config', 'train_sweep', 'best_seed', 'phase_grid', 'sweep_tables', 'gram', 'expected_loss',
+           'relu_loss_L0', 'relu_loss_L1']
 
 # %% ../chapters/02_toy_model.ipynb #a212a4d9
 ACTIVATIONS = ("relu", "linear")
@@ -34,9 +37,20 @@ def _nested(x):
     a = np.asarray(x, dtype=np.float64)
     return float(a) if a.ndim == 0 else tuple(map(tuple, a)) if a.ndim == 2 else tuple(a.tolist())
 
-def _check_int(name, v, lo=1):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+def _check_int(name, v, lo=1, hi=None) -> int:
+    "`v` as a Python int (numpy integers accepted, bools rejected), or a ValueError naming `name` and the range."
+    rng = f">= {lo}" if hi is None else f"in [{lo}, {hi if hi < 2**32 else f'2**{hi.bit_length() - 1}'})"
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < lo or (hi is not None and v >= hi):
+        raise ValueError(f"{name} must be an integer {rng}, got {v!r}")
+    return int(v)
+
+def _check_number(name, v, lo=None, lo_open=False) -> float:
+    "`v` as a finite Python float (numpy scalars accepted, bools rejected), or a ValueError naming `name` and the range."
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {v!r}")
+    if lo is not None and (v <= lo if lo_open else v < lo):
+        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {v!r}")
+    return float(v)
 
 def _check_table(name, v, shape, lo, hi, lo_open):
     a = np.asarray(v, dtype=np.float64)
@@ -66,17 +80,15 @@ class ModelConfig:
     init_scale: float = 1.0 # multiplies the Xavier-normal std sqrt(2 / (n_feats + d_hidden))
 
     def __post_init__(self):
-        _check_int("n_feats", self.n_feats); _check_int("d_hidden", self.d_hidden); _check_int("n_inst", self.n_inst)
-        if self.activation not in ACTIVATIONS:
+        for name in ("n_feats", "d_hidden", "n_inst"): object.__setattr__(self, name, _check_int(name, getattr(self, name)))
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         shape = (self.n_inst, self.n_feats)
         _check_table("density", self.density, shape, 0.0, 1.0, lo_open=True)
         _check_table("importance", self.importance, shape, 0.0, None, lo_open=False)
-        if not (isinstance(self.init_scale, (int, float)) and math.isfinite(self.init_scale) and self.init_scale > 0):
-            raise ValueError(f"init_scale must be a finite number > 0, got {self.init_scale!r}")
+        object.__setattr__(self, "init_scale", _check_number("init_scale", self.init_scale, lo=0, lo_open=True))
         object.__setattr__(self, "density", _nested(self.density))
         object.__setattr__(self, "importance", _nested(self.importance))
-        object.__setattr__(self, "init_scale", float(self.init_scale))
 
     def density_table(self, device=None) -> Float[Tensor, "inst feats"]:
         "Feature density 1 - S as an `(n_inst, n_feats)` tensor."
@@ -120,15 +132,12 @@ class TrainConfig:
     engine: str = "auto" # "torch" (autograd), "fast" (compiled CPU kernel) or "auto"
 
     def __post_init__(self):
-        _check_int("steps", self.steps); _check_int("batch_size", self.batch_size); _check_int("log_every", self.log_every)
-        _check_int("seed", self.seed, lo=0)
-        for name in ("lr", "weight_decay", "momentum"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)):
-                raise ValueError(f"{name} must be a finite number, got {v!r}")
-        if self.lr <= 0: raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if self.weight_decay < 0: raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if not 0 <= self.momentum < 1: raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
+        for name in ("steps", "batch_size", "log_every"): object.__setattr__(self, name, _check_int(name, getattr(self, name)))
+        object.__setattr__(self, "seed", _check_int("seed", self.seed, lo=0, hi=2**63))
+        object.__setattr__(self, "lr", _check_number("lr", self.lr, lo=0, lo_open=True))
+        object.__setattr__(self, "weight_decay", _check_number("weight_decay", self.weight_decay, lo=0))
+        object.__setattr__(self, "momentum", _check_number("momentum", self.momentum, lo=0))
+        if not self.momentum < 1: raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
         if self.schedule not in SCHEDULES: raise ValueError(f"schedule must be one of {tuple(SCHEDULES)}, got {self.schedule!r}")
         if self.optimizer not in OPTIMIZERS: raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.engine not in ENGINES: raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
@@ -183,7 +192,8 @@ class ToyModel(nn.Module):
     @classmethod
     def from_weights(cls, cfg: ModelConfig, W: Float[Tensor, "inst feats hidden"], b: Float[Tensor, "inst feats"]):
         "A model with the given weights (e.g. loaded from a results file)."
-        m = cls(cfg, device=torch.as_tensor(W).device)
+        device = torch.as_tensor(W).device
+        m = cls(cfg, torch.Generator(device=device), device=device)  # a private generator: the global RNG is untouched
         with torch.no_grad():
             m.W.copy_(torch.as_tensor(W)); m.b.copy_(torch.as_tensor(b))
         return m
@@ -193,7 +203,7 @@ def loss_per_instance(
     x_hat: Float[Tensor, "inst batch feats"], # reconstruction
     x: Float[Tensor, "inst batch feats"], # input
     importance: Float[Tensor, "inst feats"], # I
-) -> Float[Tensor, "inst"]:
+) -> Float[Tensor, " inst"]:
     "Importance-weighted squared error, mean over batch and features."
     return reduce(importance[:, None, :] * (x - x_hat) ** 2, "inst batch feats -> inst", "mean")
 
@@ -203,7 +213,7 @@ def evaluate_loss(model: ToyModel, # the models
                   seed: int = 12345, # seeds the evaluation stream
                   batch_size: int = 2**14, # samples per chunk
                   sampler: Callable | None = None, # sampler(batch_size, generator) -> x (inst, batch, feats); default: model.sample
-                 ) -> Float[Tensor, "inst"]:
+                 ) -> Float[Tensor, " inst"]:
     "A Monte-Carlo estimate of each instance's expected loss on fresh data."
     g = torch.Generator(device=model.W.device).manual_seed(seed)
     sampler = sampler or model.sample
@@ -368,3 +378,125 @@ def with_style(fn):
     def wrapper(*args, **kwargs):
         with styled(): return fn(*args, **kwargs)
     return wrapper
+
+# %% ../chapters/02_toy_model.ipynb #ce91e258
+def sweep_config(n_feats: int, # n
+                 d_hidden: int, # m
+                 densities: Sequence[float], # the values of 1 - S, one block of instances each
+                 n_seeds: int, # independent models (initialisation and data stream) per density
+                 importance: Sequence[float], # I_i, one per feature
+                 activation: str = "relu", # "relu" or "linear"
+                ) -> ModelConfig:
+    "One batched config: instance `k * n_seeds + s` is replicate `s` at density `densities[k]`."
+    dens = np.repeat(np.asarray(densities, dtype=np.float64), n_seeds)
+    return ModelConfig(n_feats=n_feats, d_hidden=d_hidden, n_inst=len(dens), activation=activation,
+                       density=np.broadcast_to(dens[:, None], (len(dens), n_feats)), importance=list(importance))
+
+def train_sweep(cfg: ModelConfig, # from `sweep_config`
+                tcfg: TrainConfig, # the recipe
+                n_seeds: int, # replicates per density
+                progress: bool = True, # progress bar
+                eval_samples: int = 2**17, # Monte-Carlo samples for the final loss
+               ) -> dict[str, np.ndarray]:
+    "Train a sweep and return W `(density, seed, feats, hidden)`, b `(density, seed, feats)` and the loss `(density, seed)`."
+    res = train(cfg, tcfg, progress=progress)
+    loss = evaluate_loss(res.model, n_samples=eval_samples)
+    split = lambda t: rearrange(t.detach().cpu().numpy(), "(d s) ... -> d s ...", s=n_seeds)
+    return {"W": split(res.W).astype(np.float32), "b": split(res.b).astype(np.float32), "loss": split(loss),
+            "train_loss": rearrange(res.losses[-20:].mean(0).numpy(), "(d s) -> d s", s=n_seeds)}
+
+def best_seed(loss: Float[np.ndarray, "dens seed"]) -> np.ndarray:
+    "Index of the lowest-loss replicate at each density (the paper keeps the best of several runs)."
+    return np.asarray(loss).argmin(-1)
+
+def phase_grid(grid: dict) -> tuple[np.ndarray, np.ndarray]:
+    "The log-spaced (r, s) axes of a grid spec {r_min, r_max, n_r, s_min, s_max, n_s, per_point}."
+    return (np.geomspace(grid["r_min"], grid["r_max"], grid["n_r"]), np.geomspace(grid["s_min"], grid["s_max"], grid["n_s"]))
+
+def sweep_tables(grid: dict, n_feats: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    "Per-instance density and importance tables, (n_r * n_s * per_point, n_feats); the extra feature is last."
+    r, s = phase_grid(grid)
+    R, S, _ = np.meshgrid(r, s, np.arange(grid["per_point"]), indexing="ij")
+    importance = np.concatenate([np.ones((R.size, n_feats - 1)), R.reshape(-1, 1)], 1)
+    density = np.repeat(S.reshape(-1, 1), n_feats, 1)
+    return density, importance
+
+
+# %% ../chapters/02_toy_model.ipynb #cc224ce9
+def gram(W: Float[Tensor, "*inst feats hidden"]) -> Float[Tensor, "*inst feats feats"]:
+    "The paper's WᵀW: G[i, j] = W_i · W_j, how feature j reaches output i; works on torch tensors and numpy arrays alike."
+    return einsum(W, W, "... i hidden, ... j hidden -> ... i j")
+
+def _midpoints(k: int, g: int) -> Float[Tensor, "points k"]:
+    "The midpoint grid with g points per axis on [0, 1]^k."
+    u = (torch.arange(g, dtype=torch.float64) + 0.5) / g
+    return torch.cartesian_prod(*[u] * k).reshape(-1, k) if k else torch.zeros(1, 0, dtype=torch.float64)
+
+def expected_loss(W: Float[Tensor, "inst feats hidden"], # weights
+                  b: Float[Tensor, "inst feats"], # biases
+                  density: Float[Tensor, "inst feats"], # 1 - S per feature
+                  importance: Float[Tensor, "inst feats"], # I per feature
+                  activation: str = "relu", # "relu" or "linear"
+                  max_points: int = 4096, # integration points per pattern of active features
+                  chunk: int = 8192, # instances at a time (bounds memory)
+                  grad: bool = False, # keep the autograd graph (to optimise W and b on the exact loss)
+                 ) -> Float[Tensor, " inst"]:
+    "Expected loss (mean over features): exact over on/off patterns, midpoint rule over the values."
+    with torch.set_grad_enabled(grad):
+        return _expected_loss(*(torch.as_tensor(t, dtype=torch.float32) for t in (W, b, density, importance)),
+                              activation, max_points, chunk)
+
+def _expected_loss(W, b, density, importance, activation, max_points, chunk):
+    n_inst, n = W.shape[:2]
+    G = gram(W)  # x' = act(x G + b)
+    total = []
+    for pattern in itertools.product([0, 1], repeat=n):
+        on = torch.tensor(pattern, dtype=torch.bool)
+        prob = torch.where(on, density, 1 - density).double().prod(-1)
+        k = int(on.sum())
+        g = min(256, max(2, int(round(max_points ** (1 / k))))) if k else 1
+        x = torch.zeros(g**k, n, dtype=torch.float32)
+        x[:, on] = _midpoints(k, g).float()
+        parts = []
+        for lo in range(0, n_inst, chunk):
+            sl = slice(lo, lo + chunk)
+            out = einsum(x, G[sl], "p i, inst i j -> inst p j") + b[sl, None, :]
+            if activation == "relu": out = torch.relu(out)
+            parts.append(reduce(importance[sl, None, :] * (x - out) ** 2, "inst p feats -> inst", "mean"))
+        total.append(prob * torch.cat(parts).double())
+    return torch.stack(total).sum(0).float()
+
+def _relu_moments(a: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    "E[ReLU(a u + c)²] and E[u ReLU(a u + c)] for u ~ Uniform[0, 1], exactly (elementwise)."
+    safe = torch.where(a == 0, torch.ones_like(a), a)
+    root = (-c / safe).clamp(0, 1)                                            # where a u + c crosses 0
+    lo = torch.where(a > 0, root, torch.zeros_like(a))
+    hi = torch.where(a < 0, root, torch.ones_like(a))
+    flat = a == 0                                                             # constant: positive on all or none of [0, 1]
+    lo = torch.where(flat, torch.zeros_like(a), lo); hi = torch.where(flat, (c > 0).to(a.dtype), hi)
+    P = lambda k: (hi**k - lo**k) / k                                         # ∫_lo^hi u^(k-1) du
+    sq = a**2 * P(3) + 2 * a * c * P(2) + c**2 * P(1)
+    lin = a * P(3) + c * P(2)
+    return sq, lin
+
+def relu_loss_L0(b: Float[Tensor, "inst feats"], # output bias
+                 importance: Float[Tensor, "inst feats"], # I
+                ) -> Float[Tensor, " inst"]:
+    "L_0: the loss when no feature is active, (1/n) Σ_i I_i ReLU(b_i)²."
+    b, I = torch.as_tensor(b).double(), torch.as_tensor(importance).double()
+    return (I * torch.relu(b) ** 2).mean(-1)
+
+def relu_loss_L1(W: Float[Tensor, "inst feats hidden"], # embedding directions
+                 b: Float[Tensor, "inst feats"], # output bias
+                 importance: Float[Tensor, "inst feats"], # I
+                ) -> Float[Tensor, " inst"]:
+    "L_1 = Σ_i E[loss | only feature i is active], exactly: the reconstruction error of x_i plus the interference it sends to every x_j."
+    W, b, I = (torch.as_tensor(t).double() for t in (W, b, importance))
+    M = gram(W)                                                                # M[j, i]: how x_i reaches output j
+    n = W.shape[1]
+    sq, lin = _relu_moments(M, b[:, :, None].expand_as(M))                   # (inst, j, i)
+    eye = torch.eye(n, dtype=M.dtype)
+    # output j when only x_i = u is on: (δ_ij u - ReLU(M_ji u + b_j))², averaged over u
+    per = sq - 2 * eye * lin + eye / 3
+    return einsum(I, per, "inst j, inst j i -> inst") / n
+

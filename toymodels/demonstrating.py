@@ -10,21 +10,19 @@ import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from matplotlib import colors as mcolors
-from einops import einsum, rearrange, reduce
+from einops import einsum
 from jaxtyping import Float
 from torch import Tensor
 
-from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, loss_per_instance, sample_features,
-                            feature_norms, superposition, represented, n_represented, cosines, with_style,
-                            SUPERPOSITION_CMAP)
+from .core import (ModelConfig, TrainConfig, ToyModel, loss_per_instance, superposition, represented,
+                            cosines, gram, with_style, sweep_config, train_sweep, SUPERPOSITION_CMAP)
 from .results import experiment
-from .intro import sweep_config, train_sweep, best_seed
 
 # %% auto #0
 __all__ = ['DEM_DENSITIES', 'DEM_20_5', 'DEM_80_20', 'DEM_20_5_LONG', 'feature_moments', 'linear_loss_terms', 'linear_optimum',
            'linear_optimal_loss', 'demonstrating_params', 'run_demonstrating', 'plot_superposition_grid',
            'learns_top_features', 'bias_is_mean', 'superposition_order', 'negative_bias_positive_interference',
-           'relu_loss_L0', 'relu_loss_L1', 'relu_loss_by_active', 'loss_from_active']
+           'relu_loss_by_active', 'loss_from_active']
 
 # %% ../chapters/03_demonstrating_superposition.ipynb #13ead9c5
 def feature_moments(density: Float[Tensor, "inst feats"], # p = 1 - S
@@ -38,11 +36,11 @@ def linear_loss_terms(W: Float[Tensor, "inst feats hidden"], # embedding directi
                       b: Float[Tensor, "inst feats"], # output bias
                       density: Float[Tensor, "inst feats"], # p = 1 - S
                       importance: Float[Tensor, "inst feats"], # I
-                     ) -> dict[str, Float[Tensor, "inst"]]:
+                     ) -> dict[str, Float[Tensor, " inst"]]:
     "The exact expected loss of the linear model, split into its self, interference and bias terms (@eq-linear-decomposition)."
     W, b, I = (torch.as_tensor(t).double() for t in (W, b, importance))
     mean, var = feature_moments(density)
-    M = einsum(W, W, "inst i hidden, inst j hidden -> inst i j")                 # Wᵀ W
+    M = gram(W)                                                                  # Wᵀ W
     n = W.shape[1]
     diag = M.diagonal(dim1=-2, dim2=-1)
     off = M**2 * (1 - torch.eye(n, dtype=M.dtype))
@@ -66,7 +64,7 @@ def linear_optimum(cfg: ModelConfig, # sizes, density and importance (activation
     learned = W.norm(dim=-1) > 0
     return W, torch.where(learned, 0.0, mean)
 
-def linear_optimal_loss(cfg: ModelConfig) -> Float[Tensor, "inst"]:
+def linear_optimal_loss(cfg: ModelConfig) -> Float[Tensor, " inst"]:
     "The smallest achievable loss of the linear model: each unlearned feature costs I_i Var[x_i] (÷ n, the mean over features)."
     _, var = feature_moments(cfg.density_table())
     score = (cfg.importance_table().double() * var).sort(-1, descending=True).values
@@ -124,7 +122,7 @@ def plot_superposition_grid(Ws: Sequence[np.ndarray], # one W (feats, hidden) pe
     "Per model: Wᵀ W (RdBu) with b beside it, and below it ‖W_i‖ per feature coloured by Σ_{j≠i} (Ŵ_i·W_j)² on `SUPERPOSITION_CMAP`."
     Ws = [np.asarray(W, dtype=np.float64) for W in Ws]; bs = [np.asarray(b, dtype=np.float64) for b in bs]
     K, n = len(Ws), Ws[0].shape[0]
-    Ms = [einsum(W, W, "i h, j h -> i j") for W in Ws]
+    Ms = [gram(W) for W in Ws]
     vmax = vmax or max(max(np.abs(M).max(), np.abs(b).max()) for M, b in zip(Ms, bs))
     width = min(width, 1.45 * K + 0.9)
     mat_h = 0.8 * (width - 0.8) / K                                           # a square Wᵀ W panel, in inches
@@ -205,40 +203,6 @@ def negative_bias_positive_interference(W: Float[np.ndarray, "seed feats hidden"
     return pos.any(-1) & np.where(pos, np.asarray(b) < 0, True).all(-1)
 
 # %% ../chapters/03_demonstrating_superposition.ipynb #540f1782
-def _relu_moments(a: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-    "E[ReLU(a u + c)²] and E[u ReLU(a u + c)] for u ~ Uniform[0, 1], exactly (elementwise)."
-    safe = torch.where(a == 0, torch.ones_like(a), a)
-    root = (-c / safe).clamp(0, 1)                                            # where a u + c crosses 0
-    lo = torch.where(a > 0, root, torch.zeros_like(a))
-    hi = torch.where(a < 0, root, torch.ones_like(a))
-    flat = a == 0                                                             # constant: positive on all or none of [0, 1]
-    lo = torch.where(flat, torch.zeros_like(a), lo); hi = torch.where(flat, (c > 0).to(a.dtype), hi)
-    P = lambda k: (hi**k - lo**k) / k                                         # ∫_lo^hi u^(k-1) du
-    sq = a**2 * P(3) + 2 * a * c * P(2) + c**2 * P(1)
-    lin = a * P(3) + c * P(2)
-    return sq, lin
-
-def relu_loss_L0(b: Float[Tensor, "inst feats"], # output bias
-                 importance: Float[Tensor, "inst feats"], # I
-                ) -> Float[Tensor, "inst"]:
-    "L_0: the loss when no feature is active, (1/n) Σ_i I_i ReLU(b_i)²."
-    b, I = torch.as_tensor(b).double(), torch.as_tensor(importance).double()
-    return (I * torch.relu(b) ** 2).mean(-1)
-
-def relu_loss_L1(W: Float[Tensor, "inst feats hidden"], # embedding directions
-                 b: Float[Tensor, "inst feats"], # output bias
-                 importance: Float[Tensor, "inst feats"], # I
-                ) -> Float[Tensor, "inst"]:
-    "L_1 = Σ_i E[loss | only feature i is active], exactly: the reconstruction error of x_i plus the interference it sends to every x_j."
-    W, b, I = (torch.as_tensor(t).double() for t in (W, b, importance))
-    M = einsum(W, W, "inst j hidden, inst i hidden -> inst j i")               # M[j, i]: how x_i reaches output j
-    n = W.shape[1]
-    sq, lin = _relu_moments(M, b[:, :, None].expand_as(M))                   # (inst, j, i)
-    eye = torch.eye(n, dtype=M.dtype)
-    # output j when only x_i = u is on: (δ_ij u - ReLU(M_ji u + b_j))², averaged over u
-    per = sq - 2 * eye * lin + eye / 3
-    return einsum(I, per, "inst j, inst j i -> inst") / n
-
 @torch.no_grad()
 def relu_loss_by_active(model: ToyModel, # the trained models (every feature of an instance must share one density)
                         n_samples: int = 4096, # Monte-Carlo samples per k
@@ -255,7 +219,7 @@ def relu_loss_by_active(model: ToyModel, # the trained models (every feature of 
     return out
 
 def loss_from_active(L_k: Float[Tensor, "inst k"], # from relu_loss_by_active
-                     density: Float[Tensor, "inst"], # p = 1 - S, one per instance
+                     density: Float[Tensor, " inst"], # p = 1 - S, one per instance
                     ) -> Float[Tensor, "inst k"]:
     "The terms (1-S)^k S^(n-k) L_k of @eq-relu-split; their sum over k is the expected loss."
     n = L_k.shape[1] - 1

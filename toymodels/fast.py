@@ -3,7 +3,6 @@
 # %% ../chapters/A1_methods.ipynb #526bf6c2
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import importlib.util
@@ -14,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numba
 import numpy as np
 import torch
 from numba import njit, prange

@@ -15,9 +15,8 @@ from einops import reduce
 from jaxtyping import Float
 from torch import Tensor
 
-from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, dimensionality, cosines,
-                            STYLE, styled, with_style)
-from .phase import expected_loss
+from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, cosines, expected_loss, STYLE,
+                            with_style)
 from .results import experiment
 
 # %% auto #0
@@ -33,7 +32,7 @@ FRACTIONS = (1.0, 0.75, 2 / 3, 0.5, 0.4, 0.375, 0.0)
 FRACTION_NAMES = {1.0: "dedicated dimension", 0.75: "tetrahedron", 2 / 3: "triangle", 0.5: "digon", 0.4: "pentagon",
                   0.375: "square antiprism", 0.0: "not represented"}
 
-def dimensions_per_feature(W: Float[Tensor, "inst feats hidden"]) -> Float[Tensor, "inst"]:
+def dimensions_per_feature(W: Float[Tensor, "inst feats hidden"]) -> Float[Tensor, " inst"]:
     "D* = m / ‖W‖_F²: hidden dimensions per (embedded) feature."
     return W.shape[-1] / reduce(W**2, "inst feats hidden -> inst", "sum")
 
@@ -177,7 +176,7 @@ def factor_plane(W: Float[np.ndarray, "feats hidden"], # one model
 
 @with_style
 def plot_factors(examples: Sequence[tuple[np.ndarray, str]], # (vectors (k, 2) from `factor_plane`, title) per panel
-                 gram: tuple[np.ndarray, str] | None = None, # optional last panel: (a factor's weights (k, m), title), drawn as W Wᵀ
+                 gram: tuple[np.ndarray, str] | None = None, # optional last panel: (a factor's weights (k, m), title), drawn as Wᵀ W (`gram`)
                  fig=None) -> plt.Figure:
     "One panel per tegum factor, its features drawn in the factor's principal plane; a large factor as its Gram matrix."
     n = len(examples) + (gram is not None)

@@ -3,56 +3,21 @@
 # %% ../chapters/01_introduction.ipynb #c03d29e1
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Sequence
 
 import numpy as np
-import torch
 import matplotlib.pyplot as plt
-from matplotlib import colors as mcolors, cm, patheffects
-from einops import einsum, rearrange
+from matplotlib import patheffects
 from jaxtyping import Float
-from torch import Tensor
 
-from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, feature_norms,
-                            superposition, n_represented, cosines, importance_colors, with_style)
+from .core import (ModelConfig, TrainConfig, cosines, importance_colors, with_style, gram, sweep_config,
+                            train_sweep)
 from .results import experiment
 
 # %% auto #0
-__all__ = ['INTRO_DENSITIES', 'INTRO_N_SEEDS', 'INTRO_IMPORTANCE', 'INTRO_PARAMS', 'sweep_config', 'train_sweep', 'best_seed',
-           'intro_config', 'run_intro', 'plot_feature_vectors', 'check_dense', 'check_antipodal_pairs',
-           'check_pentagon', 'plot_n_represented']
-
-# %% ../chapters/01_introduction.ipynb #469c1cbf
-def sweep_config(n_feats: int, # n
-                 d_hidden: int, # m
-                 densities: Sequence[float], # the values of 1 - S, one block of instances each
-                 n_seeds: int, # independent models (initialisation and data stream) per density
-                 importance: Sequence[float], # I_i, one per feature
-                 activation: str = "relu", # "relu" or "linear"
-                ) -> ModelConfig:
-    "One batched config: instance `k * n_seeds + s` is replicate `s` at density `densities[k]`."
-    dens = np.repeat(np.asarray(densities, dtype=np.float64), n_seeds)
-    return ModelConfig(n_feats=n_feats, d_hidden=d_hidden, n_inst=len(dens), activation=activation,
-                       density=np.broadcast_to(dens[:, None], (len(dens), n_feats)), importance=list(importance))
-
-def train_sweep(cfg: ModelConfig, # from `sweep_config`
-                tcfg: TrainConfig, # the recipe
-                n_seeds: int, # replicates per density
-                progress: bool = True, # progress bar
-                eval_samples: int = 2**17, # Monte-Carlo samples for the final loss
-               ) -> dict[str, np.ndarray]:
-    "Train a sweep and return W `(density, seed, feats, hidden)`, b `(density, seed, feats)` and the loss `(density, seed)`."
-    res = train(cfg, tcfg, progress=progress)
-    loss = evaluate_loss(res.model, n_samples=eval_samples)
-    split = lambda t: rearrange(t.detach().cpu().numpy(), "(d s) ... -> d s ...", s=n_seeds)
-    return {"W": split(res.W).astype(np.float32), "b": split(res.b).astype(np.float32), "loss": split(loss),
-            "train_loss": rearrange(res.losses[-20:].mean(0).numpy(), "(d s) -> d s", s=n_seeds)}
-
-def best_seed(loss: Float[np.ndarray, "dens seed"]) -> np.ndarray:
-    "Index of the lowest-loss replicate at each density (the paper keeps the best of several runs)."
-    return np.asarray(loss).argmin(-1)
+__all__ = ['INTRO_DENSITIES', 'INTRO_N_SEEDS', 'INTRO_IMPORTANCE', 'INTRO_PARAMS', 'intro_config', 'run_intro',
+           'plot_feature_vectors', 'check_dense', 'check_antipodal_pairs', 'check_pentagon', 'plot_n_represented']
 
 # %% ../chapters/01_introduction.ipynb #d083fd73
 INTRO_DENSITIES = sorted({1.0, 0.2, 0.1} | {round(float(d), 4) for d in 20.0 ** -np.linspace(0, 1, 10)}, reverse=True)
@@ -113,7 +78,7 @@ def plot_feature_vectors(Ws: Sequence[np.ndarray], # one W (feats, 2) per panel
         for s in ax.spines.values(): s.set_visible(False)
         if bs is not None:
             axm = box(c * pw + pad, top + pw + 0.05, pw - 2 * pad, mat)
-            M = einsum(W, W, "i h, j h -> i j")
+            M = gram(W)
             ext = np.concatenate([M, np.full((len(W), 1), np.nan), np.asarray(bs[k])[:, None]], axis=1)
             axm.imshow(ext, cmap="RdBu_r", vmin=-1.2, vmax=1.2, interpolation="nearest")  # red: positive
             axm.set_xticks([len(W) // 2, len(W) + 1], ["$W^\\top W$", "$b$"], fontsize=7); axm.set_yticks([])

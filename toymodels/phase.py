@@ -3,9 +3,6 @@
 # %% ../chapters/04_phase_change.ipynb #7e322f4f
 from __future__ import annotations
 
-import itertools
-import math
-import time
 
 import numpy as np
 import torch
@@ -14,21 +11,19 @@ from matplotlib import colors as mcolors
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullFormatter
-from einops import einsum, rearrange, reduce
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, feature_norms,
-                            superposition, styled, with_style)
+from .core import (ModelConfig, TrainConfig, train, feature_norms, superposition, with_style, gram,
+                            expected_loss, phase_grid, sweep_tables)
 from .results import experiment
 
 # %% auto #0
 __all__ = ['PHASES', 'PHASE_COLORS', 'PHASE_SWEEPS', 'FATES', 'REFINE_ROWS', 'SLICE_COLORS', 'candidate_losses', 'analytic_phase',
-           'boundary_density', 'candidate_weights', 'expected_loss', 'classify', 'phase_grid', 'sweep_tables',
-           'boundaries', 'boundary_distance', 'run_phase_sweep', 'sweep_params', 'phase_rgb', 'extra_feature_stats',
-           'plot_phase_diagram', 'analytic_stats', 'plot_analytic_diagram', 'plot_phase_classes', 'summarize_sweep',
-           'extra_fate', 'agreement', 'refine_candidates', 'run_refined', 'plot_loss_slice', 'slice_legend',
-           'plot_fraction_map']
+           'boundary_density', 'candidate_weights', 'classify', 'boundaries', 'boundary_distance', 'run_phase_sweep',
+           'sweep_params', 'phase_rgb', 'extra_feature_stats', 'plot_phase_diagram', 'analytic_stats',
+           'plot_analytic_diagram', 'plot_phase_classes', 'summarize_sweep', 'extra_fate', 'agreement',
+           'refine_candidates', 'run_refined', 'plot_loss_slice', 'slice_legend', 'plot_fraction_map']
 
 # %% ../chapters/04_phase_change.ipynb #c215c9ed
 PHASES = ("ignored", "dedicated", "antipodal", "others antipodal", "shared", "other") # class labels; index = class id
@@ -71,7 +66,7 @@ def boundary_density(r, n_feats: int = 2) -> np.ndarray:
 def candidate_weights(phase: str, # one of the candidate names in `PHASES`
                       s: float, # density: the bias of a dropped feature is its mean s/2
                       n_feats: int = 2, # 2 (m = 1) or 3 (m = 2); the extra feature is the last
-                     ) -> tuple[Float[Tensor, "feats hidden"], Float[Tensor, "feats"]]:
+                     ) -> tuple[Float[Tensor, "feats hidden"], Float[Tensor, " feats"]]:
     "The exact weights and bias of a candidate solution."
     if n_feats == 2:
         W = {"ignored": [[1.], [0.]], "dedicated": [[0.], [1.]], "antipodal": [[1.], [-1.]]}[phase]
@@ -82,63 +77,25 @@ def candidate_weights(phase: str, # one of the candidate names in `PHASES`
     b = torch.where(W.norm(dim=-1) == 0, torch.tensor(s / 2), torch.tensor(0.))
     return W, b
 
-def _midpoints(k: int, g: int) -> Float[Tensor, "points k"]:
-    "The midpoint grid with g points per axis on [0, 1]^k."
-    u = (torch.arange(g, dtype=torch.float64) + 0.5) / g
-    return torch.cartesian_prod(*[u] * k).reshape(-1, k) if k else torch.zeros(1, 0, dtype=torch.float64)
-
-def expected_loss(W: Float[Tensor, "inst feats hidden"], # weights
-                  b: Float[Tensor, "inst feats"], # biases
-                  density: Float[Tensor, "inst feats"], # 1 - S per feature
-                  importance: Float[Tensor, "inst feats"], # I per feature
-                  activation: str = "relu", # "relu" or "linear"
-                  max_points: int = 4096, # integration points per pattern of active features
-                  chunk: int = 8192, # instances at a time (bounds memory)
-                  grad: bool = False, # keep the autograd graph (to optimise W and b on the exact loss)
-                 ) -> Float[Tensor, "inst"]:
-    "Expected loss (mean over features): exact over on/off patterns, midpoint rule over the values."
-    with torch.set_grad_enabled(grad):
-        return _expected_loss(*(torch.as_tensor(t, dtype=torch.float32) for t in (W, b, density, importance)),
-                              activation, max_points, chunk)
-
-def _expected_loss(W, b, density, importance, activation, max_points, chunk):
-    n_inst, n = W.shape[:2]
-    G = einsum(W, W, "inst i hidden, inst j hidden -> inst i j")  # x' = act(x G + b)
-    total = []
-    for pattern in itertools.product([0, 1], repeat=n):
-        on = torch.tensor(pattern, dtype=torch.bool)
-        prob = torch.where(on, density, 1 - density).double().prod(-1)
-        k = int(on.sum())
-        g = min(256, max(2, int(round(max_points ** (1 / k))))) if k else 1
-        x = torch.zeros(g**k, n, dtype=torch.float32)
-        x[:, on] = _midpoints(k, g).float()
-        parts = []
-        for lo in range(0, n_inst, chunk):
-            sl = slice(lo, lo + chunk)
-            out = einsum(x, G[sl], "p i, inst i j -> inst p j") + b[sl, None, :]
-            if activation == "relu": out = torch.relu(out)
-            parts.append(reduce(importance[sl, None, :] * (x - out) ** 2, "inst p feats -> inst", "mean"))
-        total.append(prob * torch.cat(parts).double())
-    return torch.stack(total).sum(0).float()
 
 # %% ../chapters/04_phase_change.ipynb #916632b9
 def _candidate_grams(n_feats: int, activation: str = "relu") -> dict[int, list[np.ndarray]]:
-    "Gram matrices W Wᵀ of each candidate phase (all versions under swapping the ordinary features)."
+    "Gram matrices Wᵀ W (`gram`) of each candidate phase (all versions under swapping the ordinary features)."
     out = {}
     for i, name in enumerate(_candidates(n_feats, activation)):
         W = candidate_weights(name, 0.5, n_feats)[0].double().numpy()
         perms = [[0, 1, 2], [1, 0, 2]] if n_feats == 3 else [[0, 1]]
-        out[i] = [(W @ W.T)[np.ix_(p, p)] for p in perms]
+        out[i] = [gram(W)[np.ix_(p, p)] for p in perms]
     return out
 
 def classify(W: Float[np.ndarray, "*inst feats hidden"], # trained weights
-             tol: float = 0.25, # largest allowed deviation of any entry of W Wᵀ from the candidate's
+             tol: float = 0.25, # largest allowed deviation of any entry of Wᵀ W from the candidate's
              activation: str = "relu", # the model's activation (the linear model has no antipodal phase)
             ) -> Int[np.ndarray, "*inst"]: # index into PHASES
     "Sort trained models into the candidate phases of @sec-phase-losses, 'shared' or 'other'."
     W = np.asarray(W, dtype=np.float64)
     n_feats = W.shape[-2]
-    G = einsum(W, W, "... i hidden, ... j hidden -> ... i j")
+    G = gram(W)
     cls = np.full(W.shape[:-2], PHASES.index("other"))
     for i, grams in _candidate_grams(n_feats, activation).items():
         for Gc in grams: cls = np.where(np.abs(G - Gc).max((-1, -2)) < tol, i, cls)
@@ -149,18 +106,6 @@ def classify(W: Float[np.ndarray, "*inst feats hidden"], # trained weights
     return cls
 
 # %% ../chapters/04_phase_change.ipynb #bb5c9fa1
-def phase_grid(grid: dict) -> tuple[np.ndarray, np.ndarray]:
-    "The log-spaced (r, s) axes of a grid spec {r_min, r_max, n_r, s_min, s_max, n_s, per_point}."
-    return (np.geomspace(grid["r_min"], grid["r_max"], grid["n_r"]), np.geomspace(grid["s_min"], grid["s_max"], grid["n_s"]))
-
-def sweep_tables(grid: dict, n_feats: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    "Per-instance density and importance tables, (n_r * n_s * per_point, n_feats); the extra feature is last."
-    r, s = phase_grid(grid)
-    R, S, _ = np.meshgrid(r, s, np.arange(grid["per_point"]), indexing="ij")
-    importance = np.concatenate([np.ones((R.size, n_feats - 1)), R.reshape(-1, 1)], 1)
-    density = np.repeat(S.reshape(-1, 1), n_feats, 1)
-    return density, importance
-
 def boundaries(n_feats: int = 2, activation: str = "relu", r_range=(0.1, 10.), s_range=(0.01, 1.), n: int = 2001,
               ) -> list[tuple[np.ndarray, np.ndarray]]:
     "The analytic phase boundaries as (r, s) polylines inside the plotted ranges."

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -14,17 +14,19 @@ from einops import einsum, rearrange
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-from .core import ModelConfig, TrainConfig, ToyModel, train, with_style
+from .core import (ModelConfig, TrainConfig, ToyModel, train, with_style, gram, expected_loss,
+                            relu_loss_L0, relu_loss_L1, phase_grid, sweep_tables)
 from .results import experiment
-from .intro import INTRO_IMPORTANCE
-from .demonstrating import relu_loss_L0, relu_loss_L1
-from .phase import expected_loss, phase_grid, sweep_tables
+
+INTRO_IMPORTANCE = [0.9**i for i in range(5)]  # the introduction's importances, I_i = 0.9^i (@sec-intro-five-in-two)
+
 
 # %% auto #0
-__all__ = ['ROBUST_FACTORS', 'FAILURE_KINDS', 'ROBUST_INTRO', 'ROBUST_DEM', 'ROBUST_PHASE', 'RECIPES', 'ROBUST_RECIPE',
-           'condition_label', 'conditions', 'condition_configs', 'train_blocks', 'relu_loss_stratified', 'best_of_k',
-           'restarts_needed', 'failure_kind', 'run_condition_sweep', 'run_phase_conditions', 'run_recipes',
-           'condition_columns', 'plot_condition_map', 'plot_excess', 'claim_scores']
+__all__ = ['INTRO_IMPORTANCE', 'ROBUST_FACTORS', 'FAILURE_KINDS', 'ROBUST_INTRO', 'ROBUST_DEM', 'ROBUST_PHASE', 'RECIPES',
+           'ROBUST_RECIPE', 'condition_label', 'conditions', 'condition_configs', 'train_blocks',
+           'relu_loss_stratified', 'best_of_k', 'restarts_needed', 'failure_kind', 'run_condition_sweep',
+           'run_phase_conditions', 'run_recipes', 'condition_columns', 'plot_condition_map', 'plot_excess',
+           'claim_scores']
 
 # %% ../chapters/A4_robustness.ipynb #52131867
 ROBUST_FACTORS: dict[str, list[dict]] = {
@@ -95,12 +97,12 @@ def train_blocks(cfg: ModelConfig, # all models
 @torch.no_grad()
 def relu_loss_stratified(W: Float[Tensor, "inst feats hidden"], # weights
                          b: Float[Tensor, "inst feats"], # biases
-                         density: Float[Tensor, "inst"], # 1 - S, shared by all features of an instance
+                         density: Float[Tensor, " inst"], # 1 - S, shared by all features of an instance
                          importance: Float[Tensor, "inst feats"], # I
                          n_samples: int = 2**13, # Monte-Carlo samples for each number k >= 2 of active features
                          seed: int = 0, # draws the samples, the same for every instance
                          min_prob: float = 1e-10, # skip the k with P(K = k) below this
-                        ) -> Float[Tensor, "inst"]:
+                        ) -> Float[Tensor, " inst"]:
     "Expected loss of ReLU models by the number K of active features: exact for K ≤ 1, Monte Carlo on samples shared by all models for K ≥ 2."
     W, b, I = (torch.as_tensor(np.asarray(t), dtype=torch.float64) for t in (W, b, importance))
     p = torch.as_tensor(np.asarray(density), dtype=torch.float64)[:, None]
@@ -108,7 +110,7 @@ def relu_loss_stratified(W: Float[Tensor, "inst feats hidden"], # weights
     k = torch.arange(n + 1, dtype=torch.float64)
     P = torch.tensor([math.comb(n, j) for j in range(n + 1)], dtype=torch.float64) * p**k * (1 - p) ** (n - k)  # P(K = k)
     total = P[:, 0] * relu_loss_L0(b, I) + P[:, 1] / n * relu_loss_L1(W, b, I)  # L_1 sums over the n single-feature sets
-    G = einsum(W, W, "inst i hidden, inst j hidden -> inst i j").float()
+    G = gram(W).float()
     for kk in range(2, n + 1):
         use = (P[:, kk] >= min_prob).nonzero().flatten()
         if len(use) == 0: continue
