@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --upgrade pip
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install -e ".[dev,dask]"
 	touch $@
 
 # Jupyter, to execute chapters while rendering. Quarto itself is found (or installed) by tools/quarto.sh.

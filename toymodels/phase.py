@@ -16,14 +16,14 @@ from torch import Tensor
 
 from .core import (ModelConfig, TrainConfig, train, feature_norms, superposition, with_style, gram,
                             expected_loss, phase_grid, sweep_tables)
-from .results import experiment
+from .results import experiment, Chunks, map_chunks
 
 # %% auto #0
 __all__ = ['PHASES', 'PHASE_COLORS', 'PHASE_SWEEPS', 'FATES', 'REFINE_ROWS', 'SLICE_COLORS', 'candidate_losses', 'analytic_phase',
-           'boundary_density', 'candidate_weights', 'classify', 'boundaries', 'boundary_distance', 'run_phase_sweep',
-           'sweep_params', 'phase_rgb', 'extra_feature_stats', 'plot_phase_diagram', 'analytic_stats',
-           'plot_analytic_diagram', 'plot_phase_classes', 'summarize_sweep', 'extra_fate', 'agreement',
-           'refine_candidates', 'run_refined', 'plot_loss_slice', 'slice_legend', 'plot_fraction_map']
+           'boundary_density', 'candidate_weights', 'classify', 'boundaries', 'boundary_distance', 'train_phase_chunk',
+           'run_phase_sweep', 'sweep_params', 'phase_rgb', 'extra_feature_stats', 'plot_phase_diagram',
+           'analytic_stats', 'plot_analytic_diagram', 'plot_phase_classes', 'summarize_sweep', 'extra_fate',
+           'agreement', 'refine_candidates', 'run_refined', 'plot_loss_slice', 'slice_legend', 'plot_fraction_map']
 
 # %% ../chapters/04_phase_change.ipynb #c215c9ed
 PHASES = ("ignored", "dedicated", "antipodal", "others antipodal", "shared", "other") # class labels; index = class id
@@ -126,32 +126,39 @@ def boundary_distance(r, s, n_feats: int = 2, activation: str = "relu") -> np.nd
     return d
 
 # %% ../chapters/04_phase_change.ipynb #307c5515
+def train_phase_chunk(task: dict, # {"model", "train" (TrainConfig dict with this chunk's seed), "density", "importance", "progress"}
+                     ) -> dict[str, np.ndarray]:
+    "Train one chunk of a phase sweep: W, b, the smoothed final training loss and the training time."
+    mp = task["model"]
+    cfg = ModelConfig(n_feats=mp["n_feats"], d_hidden=mp["d_hidden"], n_inst=len(task["density"]),
+                      activation=mp["activation"], density=task["density"], importance=task["importance"])
+    res = train(cfg, TrainConfig.from_dict(task["train"]), progress=task["progress"])
+    return {"W": res.W.cpu().numpy(), "b": res.b.cpu().numpy(),
+            "train_loss": res.losses[-10:].mean(0).cpu().numpy(),  # the last ~1000 steps, smoothed
+            "seconds": np.float64(res.seconds)}
+
 def run_phase_sweep(params: dict, # {"model": {n_feats, d_hidden, activation}, "grid": ..., "train": TrainConfig dict, "chunk": int, "max_points": int}
                     progress: bool = True,
+                    chunks: Chunks | None = None, # checkpoints and executor (given by `toymodels reproduce`)
                    ) -> dict[str, np.ndarray]:
-    "Train and score every model of a phase-diagram sweep."
+    "Train and score every model of a phase-diagram sweep, chunk by chunk (chunk c trains with seed + c)."
     mp, grid = params["model"], params["grid"]
     n, m = mp["n_feats"], mp["d_hidden"]
     r, s = phase_grid(grid)
     density, importance = sweep_tables(grid, n)
     N, chunk = len(density), params["chunk"]
-    W, b = np.zeros((N, n, m), np.float32), np.zeros((N, n), np.float32)
-    train_loss, seconds = np.zeros(N, np.float32), 0.0
-    for c, lo in enumerate(range(0, N, chunk)):
-        sl = slice(lo, min(lo + chunk, N))
-        cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=sl.stop - lo, activation=mp["activation"],
-                          density=density[sl], importance=importance[sl])
-        tcfg = TrainConfig.from_dict({**params["train"], "seed": params["train"]["seed"] + c})
-        res = train(cfg, tcfg, progress=progress)
-        W[sl], b[sl] = res.W.cpu().numpy(), res.b.cpu().numpy()
-        train_loss[sl] = res.losses[-10:].mean(0).cpu().numpy()  # the last ~1000 steps, smoothed
-        seconds += res.seconds
+    local = chunks is None or chunks.executor is None
+    tasks = [{"model": mp, "train": {**params["train"], "seed": params["train"]["seed"] + c},
+              "density": density[lo:lo + chunk], "importance": importance[lo:lo + chunk], "progress": progress and local}
+             for c, lo in enumerate(range(0, N, chunk))]
+    outs = map_chunks(chunks, train_phase_chunk, tasks)
+    W, b, train_loss = (np.concatenate([o[k] for o in outs]) for k in ("W", "b", "train_loss"))
     loss = expected_loss(torch.from_numpy(W), torch.from_numpy(b), torch.from_numpy(density).float(),
                          torch.from_numpy(importance).float(), mp["activation"], params["max_points"])
     shape = (grid["n_r"], grid["n_s"], grid["per_point"])
     return {"r": r.astype(np.float32), "s": s.astype(np.float32), "W": W.reshape(*shape, n, m), "b": b.reshape(*shape, n),
             "loss": loss.numpy().reshape(shape), "train_loss": train_loss.reshape(shape),
-            "train_seconds": np.float32(seconds)}
+            "train_seconds": np.float32(sum(float(o["seconds"]) for o in outs))}
 
 def sweep_params(n_feats: int, d_hidden: int, activation: str, n_r: int, n_s: int, per_point: int, seed: int = 0) -> dict:
     "The JSON specification of a phase sweep with the paper's recipe."

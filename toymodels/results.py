@@ -4,19 +4,22 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.util import find_spec
 from importlib import import_module
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -27,7 +30,7 @@ from . import __version__
 __all__ = ['REGISTRY', 'EXPERIMENT_MODULES', 'CANARIES', 'Experiment', 'experiment', 'load_experiments', 'cache_key',
            'StaleResultError', 'default_data_dir', 'cpu_kind', 'code_fingerprint', 'save_result', 'Result',
            'check_result', 'result_status', 'read_result', 'load_result', 'canary', 'canary_values', 'canary_moved',
-           'verify', 'run_experiment', 'reproduce', 'main', 'provenance_table']
+           'verify', 'Chunks', 'map_chunks', 'run_experiment', 'reproduce', 'main', 'provenance_table']
 
 # %% ../chapters/A3_reproducibility.ipynb #c2328e53
 @dataclass(frozen=True)
@@ -252,19 +255,81 @@ def verify(names: list[str] | None = None, # experiments to check (default: all)
     current = canary_values(fresh=True)
     return [(n, *check_result(n, exps[n].params, data_dir, current)) for n in names or sorted(exps)]
 
+# %% ../chapters/A3_reproducibility.ipynb #3c5c15ec
+def _save_npz(path: Path, arrays: dict) -> None:
+    _atomic_write(path, lambda f: np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()}))
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z: return {k: z[k] for k in z.files}
+
+class Chunks:
+    "Runs an experiment's chunks: checkpoints each finished chunk atomically, reuses it after an interruption, and dispatches to an `Executor`."
+    def __init__(self, name: str, # the experiment
+                 params: dict, # its specification (part of the checkpoint key)
+                 data_dir: Path | None = None, # where results (and `.chunks/`) live
+                 executor: Executor | None = None, # None: compute in this process, in order
+                ):
+        key = cache_key(params) + code_fingerprint()[:8]
+        self.dir = _paths(name, data_dir)[0].parent / ".chunks" / f"{name}-{key}"
+        self.executor = executor
+
+    def path(self, i: int) -> Path: return self.dir / f"chunk-{i:05d}.npz"
+
+    def done(self) -> list[int]:
+        "Indices of the chunks already checkpointed."
+        return sorted(int(p.stem.split("-")[1]) for p in self.dir.glob("chunk-*.npz")) if self.dir.exists() else []
+
+    def _load(self, i: int) -> dict | None:
+        try: return _load_npz(self.path(i))
+        except (OSError, ValueError, EOFError): return None  # missing or unreadable: compute it (again)
+
+    def _store(self, i: int, arrays: dict) -> dict:
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        _save_npz(self.path(i), arrays)
+        return arrays
+
+    def map(self, fn: Callable[[Any], dict], # computes one chunk's arrays from its task (a module-level function, for executors)
+            tasks: list) -> list[dict[str, np.ndarray]]:
+        "`fn(task)` for every task, in task order; chunks checkpointed by an earlier run are loaded, not recomputed."
+        out = [self._load(i) for i in range(len(tasks))]
+        todo = [i for i, o in enumerate(out) if o is None]
+        if self.executor is None:
+            for i in todo: out[i] = self._store(i, fn(tasks[i]))
+        else:
+            futures = {self.executor.submit(fn, tasks[i]): i for i in todo}
+            for f in as_completed(futures): out[futures[f]] = self._store(futures[f], f.result())
+        return out
+
+    def clear(self) -> None:
+        "Delete the checkpoints (once the result is stored)."
+        shutil.rmtree(self.dir, ignore_errors=True)
+        try: self.dir.parent.rmdir()  # `.chunks/` itself, once no experiment has checkpoints left
+        except OSError: pass
+
+def map_chunks(chunks: Chunks | None, fn: Callable[[Any], dict], tasks: list) -> list[dict]:
+    "`chunks.map(fn, tasks)`, or a plain in-order loop when an experiment is run directly without a runner."
+    return chunks.map(fn, tasks) if chunks is not None else [{k: np.asarray(v) for k, v in fn(t).items()} for t in tasks]
+
 # %% ../chapters/A3_reproducibility.ipynb #0dba7727
-def run_experiment(exp: Experiment, progress: bool = True, data_dir: Path | None = None) -> float:
-    "Compute one experiment and store its result; returns the wall time in seconds."
+def run_experiment(exp: Experiment, progress: bool = True, data_dir: Path | None = None,
+                   executor: Executor | None = None, # where chunked experiments compute their chunks
+                  ) -> float:
+    "Compute one experiment and store its result; returns the wall time in seconds (of this run, if it resumed)."
+    chunks = Chunks(exp.name, exp.params, data_dir, executor)
     t0 = time.perf_counter()
-    arrays = exp.run(exp.params, progress)
+    takes_chunks = "chunks" in inspect.signature(exp.run).parameters
+    arrays = exp.run(exp.params, progress, **({"chunks": chunks} if takes_chunks else {}))
     seconds = time.perf_counter() - t0
     save_result(exp.name, arrays, exp.params, seconds, exp.description, data_dir, canary=canary_values())
+    chunks.clear()
     return seconds
 
 def reproduce(names: list[str] | None = None, # experiments to regenerate (default: all)
               force: bool = False, # recompute even current results
               progress: bool = True, # progress bars
-              data_dir: Path | None = None) -> list[tuple[str, str, float]]:
+              data_dir: Path | None = None,
+              executor: Executor | None = None, # run chunked experiments' chunks here (e.g. a dask cluster's)
+             ) -> list[tuple[str, str, float]]:
     "Regenerate missing or stale results; returns (name, what happened, seconds) per experiment."
     exps = load_experiments()
     unknown = [n for n in names or [] if n not in exps]
@@ -275,12 +340,28 @@ def reproduce(names: list[str] | None = None, # experiments to regenerate (defau
         status = result_status(name, exp.params, data_dir)
         if status == "ok" and not force:
             done.append((name, "up to date", 0.0)); continue
-        if progress: print(f"[toymodels] {name}: {status}, computing …", file=sys.stderr, flush=True)
-        done.append((name, f"computed ({status})", run_experiment(exp, progress, data_dir)))
+        resumed = len(Chunks(name, exp.params, data_dir).done())
+        if progress:
+            print(f"[toymodels] {name}: {status}, computing{f' (resuming: {resumed} chunks done)' if resumed else ''} …",
+                  file=sys.stderr, flush=True)
+        done.append((name, f"computed ({status})", run_experiment(exp, progress, data_dir, executor)))
     return done
 
 # %% ../chapters/A3_reproducibility.ipynb #40d680b1
 import argparse
+import contextlib
+
+@contextlib.contextmanager
+def _executor(workers: int = 0, dask_address: str | None = None):
+    "The executor the command line asked for: none, a process pool, or a dask.distributed cluster's."
+    if dask_address:
+        from distributed import Client
+        with Client(dask_address) as client: yield client.get_executor()
+    elif workers > 0:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool: yield pool
+    else: yield None
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `toymodels` command."
@@ -292,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--verify", action="store_true", help="rerun the canaries and report results whose code behaves differently now (exit 1 if any result is not current)")
     rp.add_argument("--force", action="store_true", help="recompute results that are up to date")
     rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    rp.add_argument("--workers", type=int, default=0, help="compute chunked experiments' chunks in this many processes")
+    rp.add_argument("--dask", metavar="ADDRESS", default=None, help="compute chunks on the dask.distributed scheduler at ADDRESS")
     rp.add_argument("--data-dir", default=None, help="where results live (default: the repository's data/)")
     args = ap.parse_args(argv)
     exps = load_experiments()
@@ -310,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:32s} {status:8s} {exps[name].description}{f'  [{why}]' if status == 'stale' else ''}")
         return 0
     try:
-        done = reproduce(args.names or None, force=args.force, progress=not args.no_progress, data_dir=args.data_dir)
+        with _executor(args.workers, args.dask) as executor:
+            done = reproduce(args.names or None, force=args.force, progress=not args.no_progress and executor is None,
+                             data_dir=args.data_dir, executor=executor)
     except KeyError as e:
         print(f"toymodels: {e.args[0]}", file=sys.stderr); return 2
     total = sum(s for _, _, s in done)
