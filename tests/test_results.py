@@ -58,11 +58,15 @@ def test_a_tampered_arrays_file_is_stale(tmp_path, registered):
     assert R.result_status("_t_square", {"x": 3, "seed": 0}, tmp_path) == "stale"
 
 
-def test_a_version_bump_makes_results_stale(tmp_path, registered, monkeypatch):
+def test_a_result_from_another_version_is_stale(tmp_path, registered):
+    "A sidecar written by another package version (its key hashes that version) does not pass for current."
+    params = {"x": 3, "seed": 0}
     R.reproduce(["_t_square"], progress=False, data_dir=tmp_path)
-    monkeypatch.setattr(R, "__version__", "999.0")
-    monkeypatch.setattr(R.cache_key, "__defaults__", ("999.0",))
-    assert R.result_status("_t_square", {"x": 3, "seed": 0}, tmp_path) == "stale"
+    meta_path = tmp_path / "_t_square.json"
+    meta = json.loads(meta_path.read_text())
+    meta["key"] = R.cache_key(params, version="0.0.1")
+    meta_path.write_text(json.dumps(meta))
+    assert R.check_result("_t_square", params, tmp_path) == ("stale", "the specification or the package version changed")
 
 
 def test_failed_write_leaves_the_old_file_and_no_temporaries(tmp_path):
