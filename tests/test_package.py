@@ -99,3 +99,16 @@ def test_readme_usage_block_runs():
     ns = {}
     exec(block, ns)
     assert tuple(ns["result"].W.shape) == (10, 5, 2)
+
+
+@pytest.mark.parametrize("name", ["ModelConfig", "sweep_config", "expected_loss", "load_result"])
+def test_docstring_examples_run(name):
+    "The runnable examples in the main entry points' docstrings give the outputs they show."
+    import doctest
+    obj = getattr(tm, name)
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    mod = __import__(obj.__module__, fromlist=["_"])
+    tests = finder.find(obj, name, globs=vars(mod).copy())
+    assert sum(len(t.examples) for t in tests) >= 2, f"{name} has no runnable example"
+    for t in tests: runner.run(t)
+    assert runner.failures == 0

@@ -170,14 +170,14 @@ def sweep_params(n_feats: int, d_hidden: int, activation: str, n_r: int, n_s: in
 PHASE_SWEEPS = {
     "phase_relu_2x1": sweep_params(2, 1, "relu", 100, 100, 10),
     "phase_linear_2x1": sweep_params(2, 1, "linear", 30, 30, 4, seed=1000),
-    "phase_relu_3x2": sweep_params(3, 2, "relu", 30, 30, 8, seed=2000),
+    "phase_relu_3x2": sweep_params(3, 2, "relu", 100, 100, 10, seed=2000),
 }
 experiment("phase_relu_2x1", PHASE_SWEEPS["phase_relu_2x1"],
            "n=2, m=1 ReLU phase diagram: 100 x 100 (r, s) grid, 10 models per point")(run_phase_sweep)
 experiment("phase_linear_2x1", PHASE_SWEEPS["phase_linear_2x1"],
            "n=2, m=1 linear phase diagram: 30 x 30 grid, 4 models per point")(run_phase_sweep)
 experiment("phase_relu_3x2", PHASE_SWEEPS["phase_relu_3x2"],
-           "n=3, m=2 ReLU phase diagram: 30 x 30 grid, 8 models per point")(run_phase_sweep);
+           "n=3, m=2 ReLU phase diagram: 100 x 100 (r, s) grid, 10 models per point")(run_phase_sweep);
 
 # %% ../chapters/04_phase_change.ipynb #8c0ad381
 _BLUE, _RED = np.array(mcolors.to_rgb("#3b6fb6")), np.array(mcolors.to_rgb("#d1495b"))

@@ -178,7 +178,12 @@ def read_result(name: str, data_dir: Path | None = None) -> Result:
     return Result(name, arrays, json.loads(meta_path.read_text()))
 
 def load_result(name: str, data_dir: Path | None = None) -> Result:
-    "Load the current result of a registered experiment; raise `StaleResultError` if it is missing or stale."
+    """Load the current result of a registered experiment; raise `StaleResultError` if it is missing or stale.
+
+    >>> r = load_result("intro_5_in_2")        # the Introduction's sweep: W (density, seed, feats, hidden)
+    >>> r["W"].shape, r.params["n_seeds"]
+    ((12, 10, 5, 2), 10)
+    """
     exps = load_experiments()
     if name not in exps: raise KeyError(f"no experiment named {name!r}; known: {sorted(exps)}")
     status = result_status(name, exps[name].params, data_dir)
@@ -255,7 +260,7 @@ def verify(names: list[str] | None = None, # experiments to check (default: all)
     current = canary_values(fresh=True)
     return [(n, *check_result(n, exps[n].params, data_dir, current)) for n in names or sorted(exps)]
 
-# %% ../chapters/A3_reproducibility.ipynb #3c5c15ec
+# %% ../chapters/A3_reproducibility.ipynb #b42d0d8c
 def _save_npz(path: Path, arrays: dict) -> None:
     _atomic_write(path, lambda f: np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()}))
 
