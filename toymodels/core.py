@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'SCHEDULES', 'OPTIMIZERS', 'ENGINES', 'ENGINE_FUNCS', 'STYLE', 'IMPORTANCE_CMAP', 'SUPERPOSITION_CMAP',
            'ModelConfig', 'TrainConfig', 'sample_features', 'ToyModel', 'loss_per_instance', 'evaluate_loss',
-           'TrainResult', 'make_optimizer', 'train_torch', 'resolve_engine', 'train', 'feature_norms', 'superposition',
-           'dimensionality', 'cosines', 'represented', 'n_represented', 'importance_colors', 'styled', 'with_style']
+           'TrainResult', 'snapshot_steps', 'make_optimizer', 'train_torch', 'resolve_engine', 'train', 'feature_norms',
+           'superposition', 'dimensionality', 'cosines', 'represented', 'n_represented', 'importance_colors', 'styled',
+           'with_style']
 
 # %% ../chapters/02_toy_model.ipynb #a212a4d9
 ACTIVATIONS = ("relu", "linear")
@@ -216,17 +217,35 @@ def evaluate_loss(model: ToyModel, # the models
 # %% ../chapters/02_toy_model.ipynb #ddc32780
 @dataclass
 class TrainResult:
-    "A trained model and its loss history."
+    "A trained model, its loss history and, if asked for (`record_every`), snapshots of its weights during training."
     model: ToyModel
     losses: Float[Tensor, "log inst"] # per-instance training loss, every `log_every` steps
     log_steps: Tensor # the step of each row of `losses`
     seconds: float # wall time of training
     train_cfg: TrainConfig
+    snapshots: Float[Tensor, "snap inst feats hidden"] | None = None # W after `snapshot_steps[k]` optimiser steps
+    snapshot_b: Float[Tensor, "snap inst feats"] | None = None # b at the same steps
+    snapshot_steps: Tensor | None = None # (snap,) optimiser steps taken before each snapshot: 0 = init, `steps` = final
 
     @property
     def W(self) -> Float[Tensor, "inst feats hidden"]: return self.model.W.detach()
     @property
     def b(self) -> Float[Tensor, "inst feats"]: return self.model.b.detach()
+
+def snapshot_steps(record_every: int | Sequence[int] | None, # every k steps, or a list of steps, or None
+                   steps: int, # the run's number of optimiser steps
+                  ) -> np.ndarray | None: # sorted, unique steps in [0, steps]; None: no snapshots
+    """When the engines record W and b: `record_every=k` means after 0, k, 2k, ... optimiser steps and after the last
+    (`steps`); a sequence means exactly those steps. A snapshot at step s holds the weights the loss logged at
+    step s was computed with (the state after s updates)."""
+    if record_every is None: return None
+    if isinstance(record_every, (int, np.integer)) and not isinstance(record_every, bool):
+        _check_int("record_every", record_every)
+        return np.unique(np.append(np.arange(0, steps, int(record_every)), steps))
+    s = np.unique(np.asarray(record_every, dtype=np.int64))
+    if s.size == 0 or s[0] < 0 or s[-1] > steps:
+        raise ValueError(f"record_every: snapshot steps must be a non-empty list in [0, {steps}], got {list(record_every)[:5]}...")
+    return s
 
 def make_optimizer(params, tcfg: TrainConfig) -> torch.optim.Optimizer:
     "The optimiser the config names."
@@ -247,7 +266,8 @@ def _init_weights(model: ToyModel, init) -> None:
     with torch.no_grad():
         model.W.copy_(W); model.b.copy_(torch.zeros_like(model.b) if b is None else torch.as_tensor(b, dtype=torch.float32))
 
-def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init=None, sampler: Callable | None = None) -> TrainResult:
+def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init=None, sampler: Callable | None = None,
+                record_every: int | Sequence[int] | None = None) -> TrainResult:
     "The reference trainer: autograd and a torch optimiser, on any device."
     g = torch.Generator(device=tcfg.device).manual_seed(tcfg.seed)
     model = ToyModel(cfg, g, tcfg.device)
@@ -256,9 +276,15 @@ def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init
     opt = make_optimizer(model.parameters(), tcfg)
     sched = SCHEDULES[tcfg.schedule]
     losses, log_steps = [], []
+    snaps = snapshot_steps(record_every, tcfg.steps)
+    record = set() if snaps is None else set(snaps.tolist())
+    snap_W, snap_b = [], []
+    def snapshot():
+        snap_W.append(model.W.detach().cpu().clone()); snap_b.append(model.b.detach().cpu().clone())
     t0 = time.perf_counter()
     bar = tqdm(range(tcfg.steps), disable=not progress, desc=f"train {cfg.n_inst} models", leave=False)
     for step in bar:
+        if step in record: snapshot()
         for group in opt.param_groups: group["lr"] = tcfg.lr * sched(step, tcfg.steps)
         x = sampler(tcfg.batch_size, g)
         loss = loss_per_instance(model(x), x, model.importance)
@@ -270,7 +296,11 @@ def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init
             _check_finite(loss, step)
             losses.append(loss.cpu()); log_steps.append(step)
             if progress: bar.set_postfix(loss=f"{loss.mean().item():.3g}")
-    return TrainResult(model, torch.stack(losses), torch.tensor(log_steps), time.perf_counter() - t0, tcfg)
+    if tcfg.steps in record: snapshot()
+    res = TrainResult(model, torch.stack(losses), torch.tensor(log_steps), time.perf_counter() - t0, tcfg)
+    if snaps is not None:
+        res.snapshots, res.snapshot_b, res.snapshot_steps = torch.stack(snap_W), torch.stack(snap_b), torch.from_numpy(snaps)
+    return res
 
 ENGINE_FUNCS: dict[str, Callable[..., TrainResult]] = {"torch": train_torch}
 
@@ -288,8 +318,9 @@ def train(cfg: ModelConfig, # the models
           device: str | None = None, # override `tcfg.device`
           init: tuple | None = None, # start from (W (inst, feats, hidden), b (inst, feats) or None) instead of the seeded init
           sampler: Callable | None = None, # a custom data distribution: sampler(batch_size, generator) -> x (inst, batch, feats); torch engine
+          record_every: int | Sequence[int] | None = None, # snapshot W, b every k steps or at these steps (see `snapshot_steps`)
          ) -> TrainResult:
-    "Train `cfg.n_inst` toy models at once and return them with their loss history."
+    "Train `cfg.n_inst` toy models at once and return them with their loss history (and weight snapshots if asked)."
     if device is not None: tcfg = dataclasses.replace(tcfg, device=device)
     engine = resolve_engine(cfg, tcfg)
     if sampler is not None:
@@ -297,6 +328,7 @@ def train(cfg: ModelConfig, # the models
         engine = "torch"
     if engine not in ENGINE_FUNCS: raise ValueError(f"engine {engine!r} is not available; choose from {tuple(ENGINE_FUNCS)}")
     kw = {"sampler": sampler} if sampler is not None else {}
+    if record_every is not None: kw["record_every"] = record_every
     return ENGINE_FUNCS[engine](cfg, tcfg, progress=progress, init=init, **kw)
 
 # %% ../chapters/02_toy_model.ipynb #78cb28b2
