@@ -22,11 +22,11 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'SCHEDULES', 'OPTIMIZERS', 'ENGINES', 'ENGINE_FUNCS', 'STYLE', 'IMPORTANCE_CMAP', 'SUPERPOSITION_CMAP',
-           'ModelConfig', 'TrainConfig', 'sample_features', 'ToyModel', 'loss_per_instance', 'evaluate_loss',
-           'TrainResult', 'make_optimizer', 'train_torch', 'resolve_engine', 'train', 'feature_norms', 'superposition',
-           'dimensionality', 'cosines', 'represented', 'n_represented', 'importance_colors', 'styled', 'with_style',
-           'sweep_config', 'train_sweep', 'best_seed', 'phase_grid', 'sweep_tables', 'gram', 'expected_loss',
-           'relu_loss_L0', 'relu_loss_L1']
+           'GROUP_KINDS', 'ModelConfig', 'TrainConfig', 'sample_features', 'ToyModel', 'loss_per_instance',
+           'evaluate_loss', 'TrainResult', 'snapshot_steps', 'make_optimizer', 'train_torch', 'resolve_engine', 'train',
+           'feature_norms', 'superposition', 'dimensionality', 'cosines', 'represented', 'n_represented',
+           'importance_colors', 'styled', 'with_style', 'sweep_config', 'train_sweep', 'best_seed', 'phase_grid',
+           'sweep_tables', 'gram', 'expected_loss', 'relu_loss_L0', 'relu_loss_L1', 'grouped_sampler']
 
 # %% ../chapters/02_toy_model.ipynb #a212a4d9
 ACTIVATIONS = ("relu", "linear")
@@ -232,17 +232,35 @@ def evaluate_loss(model: ToyModel, # the models
 # %% ../chapters/02_toy_model.ipynb #ddc32780
 @dataclass
 class TrainResult:
-    "A trained model and its loss history."
+    "A trained model, its loss history and, if asked for (`record_every`), snapshots of its weights during training."
     model: ToyModel
     losses: Float[Tensor, "log inst"] # per-instance training loss, every `log_every` steps
     log_steps: Tensor # the step of each row of `losses`
     seconds: float # wall time of training
     train_cfg: TrainConfig
+    snapshots: Float[Tensor, "snap inst feats hidden"] | None = None # W after `snapshot_steps[k]` optimiser steps
+    snapshot_b: Float[Tensor, "snap inst feats"] | None = None # b at the same steps
+    snapshot_steps: Tensor | None = None # (snap,) optimiser steps taken before each snapshot: 0 = init, `steps` = final
 
     @property
     def W(self) -> Float[Tensor, "inst feats hidden"]: return self.model.W.detach()
     @property
     def b(self) -> Float[Tensor, "inst feats"]: return self.model.b.detach()
+
+def snapshot_steps(record_every: int | Sequence[int] | None, # every k steps, or a list of steps, or None
+                   steps: int, # the run's number of optimiser steps
+                  ) -> np.ndarray | None: # sorted, unique steps in [0, steps]; None: no snapshots
+    """When the engines record W and b: `record_every=k` means after 0, k, 2k, ... optimiser steps and after the last
+    (`steps`); a sequence means exactly those steps. A snapshot at step s holds the weights the loss logged at
+    step s was computed with (the state after s updates)."""
+    if record_every is None: return None
+    if isinstance(record_every, (int, np.integer)) and not isinstance(record_every, bool):
+        _check_int("record_every", record_every)
+        return np.unique(np.append(np.arange(0, steps, int(record_every)), steps))
+    s = np.unique(np.asarray(record_every, dtype=np.int64))
+    if s.size == 0 or s[0] < 0 or s[-1] > steps:
+        raise ValueError(f"record_every: snapshot steps must be a non-empty list in [0, {steps}], got {list(record_every)[:5]}...")
+    return s
 
 def make_optimizer(params, tcfg: TrainConfig) -> torch.optim.Optimizer:
     "The optimiser the config names."
@@ -263,7 +281,8 @@ def _init_weights(model: ToyModel, init) -> None:
     with torch.no_grad():
         model.W.copy_(W); model.b.copy_(torch.zeros_like(model.b) if b is None else torch.as_tensor(b, dtype=torch.float32))
 
-def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init=None, sampler: Callable | None = None) -> TrainResult:
+def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init=None, sampler: Callable | None = None,
+                record_every: int | Sequence[int] | None = None) -> TrainResult:
     "The reference trainer: autograd and a torch optimiser, on any device."
     g = torch.Generator(device=tcfg.device).manual_seed(tcfg.seed)
     model = ToyModel(cfg, g, tcfg.device)
@@ -272,9 +291,15 @@ def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init
     opt = make_optimizer(model.parameters(), tcfg)
     sched = SCHEDULES[tcfg.schedule]
     losses, log_steps = [], []
+    snaps = snapshot_steps(record_every, tcfg.steps)
+    record = set() if snaps is None else set(snaps.tolist())
+    snap_W, snap_b = [], []
+    def snapshot():
+        snap_W.append(model.W.detach().cpu().clone()); snap_b.append(model.b.detach().cpu().clone())
     t0 = time.perf_counter()
     bar = tqdm(range(tcfg.steps), disable=not progress, desc=f"train {cfg.n_inst} models", leave=False)
     for step in bar:
+        if step in record: snapshot()
         for group in opt.param_groups: group["lr"] = tcfg.lr * sched(step, tcfg.steps)
         x = sampler(tcfg.batch_size, g)
         loss = loss_per_instance(model(x), x, model.importance)
@@ -286,7 +311,11 @@ def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init
             _check_finite(loss, step)
             losses.append(loss.cpu()); log_steps.append(step)
             if progress: bar.set_postfix(loss=f"{loss.mean().item():.3g}")
-    return TrainResult(model, torch.stack(losses), torch.tensor(log_steps), time.perf_counter() - t0, tcfg)
+    if tcfg.steps in record: snapshot()
+    res = TrainResult(model, torch.stack(losses), torch.tensor(log_steps), time.perf_counter() - t0, tcfg)
+    if snaps is not None:
+        res.snapshots, res.snapshot_b, res.snapshot_steps = torch.stack(snap_W), torch.stack(snap_b), torch.from_numpy(snaps)
+    return res
 
 ENGINE_FUNCS: dict[str, Callable[..., TrainResult]] = {"torch": train_torch}
 
@@ -304,8 +333,9 @@ def train(cfg: ModelConfig, # the models
           device: str | None = None, # override `tcfg.device`
           init: tuple | None = None, # start from (W (inst, feats, hidden), b (inst, feats) or None) instead of the seeded init
           sampler: Callable | None = None, # a custom data distribution: sampler(batch_size, generator) -> x (inst, batch, feats); torch engine
+          record_every: int | Sequence[int] | None = None, # snapshot W, b every k steps or at these steps (see `snapshot_steps`)
          ) -> TrainResult:
-    "Train `cfg.n_inst` toy models at once and return them with their loss history."
+    "Train `cfg.n_inst` toy models at once and return them with their loss history (and weight snapshots if asked)."
     if device is not None: tcfg = dataclasses.replace(tcfg, device=device)
     engine = resolve_engine(cfg, tcfg)
     if sampler is not None:
@@ -313,6 +343,7 @@ def train(cfg: ModelConfig, # the models
         engine = "torch"
     if engine not in ENGINE_FUNCS: raise ValueError(f"engine {engine!r} is not available; choose from {tuple(ENGINE_FUNCS)}")
     kw = {"sampler": sampler} if sampler is not None else {}
+    if record_every is not None: kw["record_every"] = record_every
     return ENGINE_FUNCS[engine](cfg, tcfg, progress=progress, init=init, **kw)
 
 # %% ../chapters/02_toy_model.ipynb #78cb28b2
@@ -516,4 +547,48 @@ def relu_loss_L1(W: Float[Tensor, "inst feats hidden"], # embedding directions
     # output j when only x_i = u is on: (δ_ij u - ReLU(M_ji u + b_j))², averaged over u
     per = sq - 2 * eye * lin + eye / 3
     return einsum(I, per, "inst j, inst j i -> inst") / n
+
+
+# %% ../chapters/02_toy_model.ipynb #8b8c2237
+GROUP_KINDS = ("correlated", "anticorrelated")
+
+def grouped_sampler(n_inst: int, # instances
+                    n_feats: int, # features per instance
+                    groups: Sequence[tuple[str, Sequence[int]]], # (kind, feature indices): disjoint sets
+                    density: float | Sequence[float], # 1 - S, for every instance or one per instance
+                   ) -> Callable[[int, torch.Generator], Float[Tensor, "inst batch feats"]]:
+    """A sampler for `train(..., sampler=)` with correlated and anticorrelated feature sets (the paper's definitions).
+    Features outside every set are independent: zero with probability S, else Uniform[0, 1). A *correlated* set
+    shares one zero/non-zero draw per sample; an *anticorrelated* set is zero with probability S, else exactly one
+    member, chosen uniformly, is non-zero. Set members' values are independent Uniform(0, 1]. All of a batch's
+    randomness comes from one `torch.rand` call: per sample, one draw per feature and two per set."""
+    seen = set()
+    for kind, idx in groups:
+        if kind not in GROUP_KINDS: raise ValueError(f"groups: unknown kind {kind!r}; choose from {GROUP_KINDS}")
+        idx = list(idx)
+        if not idx or min(idx) < 0 or max(idx) >= n_feats:
+            raise ValueError(f"groups: indices {idx} must be non-empty and lie in [0, {n_feats})")
+        if seen & set(idx): raise ValueError(f"groups: feature sets must be disjoint, {sorted(seen & set(idx))} repeat")
+        seen |= set(idx)
+    p = torch.as_tensor(density, dtype=torch.float32).flatten()
+    if p.numel() == 1: p = p.expand(n_inst)
+    if p.numel() != n_inst or not bool(((p > 0) & (p <= 1)).all()):
+        raise ValueError(f"density must be one value or {n_inst} values in (0, 1], got {density!r}")
+    groups = [(kind, torch.tensor(list(idx))) for kind, idx in groups]
+
+    def sample(batch_size: int, generator: torch.Generator | None = None) -> Float[Tensor, "inst batch feats"]:
+        dev = generator.device if generator is not None else torch.device("cpu")
+        q = p.to(dev)[:, None, None]
+        # one draw per feature (its value, and for a free feature whether it is on), and per set two: on, which member
+        u = torch.rand((n_inst, batch_size, n_feats + 2 * len(groups)), generator=generator, device=dev)
+        x = torch.where(u[..., :n_feats] < q, u[..., :n_feats] / q, 0.0)      # free features
+        for g, (kind, idx) in enumerate(groups):
+            idx = idx.to(dev)
+            on = u[..., n_feats + 2 * g, None] < q                              # one draw per sample and set
+            if kind == "anticorrelated":
+                which = (u[..., n_feats + 2 * g + 1, None] * len(idx)).long()
+                on = on & (torch.arange(len(idx), device=dev) == which)
+            x[..., idx] = torch.where(on, 1 - u[..., idx], 0.0)                # (0, 1]: never an exact 0
+        return x
+    return sample
 

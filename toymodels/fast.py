@@ -12,13 +12,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 from numba import njit, prange
 from tqdm.auto import tqdm
 
-from .core import ENGINE_FUNCS, SCHEDULES, ModelConfig, ToyModel, TrainConfig, TrainResult, _check_finite, _init_weights
+from .core import (ENGINE_FUNCS, SCHEDULES, ModelConfig, ToyModel, TrainConfig, TrainResult, _check_finite, _init_weights,
+    snapshot_steps)
 
 # %% auto #0
 __all__ = ['sample_batch', 'grad', 'train_fast']
@@ -462,6 +464,7 @@ def train_fast(cfg: ModelConfig, # the models
                progress: bool = True, # show a tqdm progress bar
                chunk: int = 65536, # instances per kernel chunk (bounds memory; results do not depend on it)
                init: tuple | None = None, # start from (W, b or None) instead of the seeded initialisation
+               record_every: int | Sequence[int] | None = None, # snapshot W, b every k steps or at these steps (`snapshot_steps`)
               ) -> TrainResult:
     "Train `cfg.n_inst` toy models with the compiled CPU kernel."
     if not _supports(cfg, tcfg): raise ValueError(f"train_fast does not support {cfg} with {tcfg}")
@@ -476,6 +479,11 @@ def train_fast(cfg: ModelConfig, # the models
     log_steps = [s for s in range(steps) if s % tcfg.log_every == 0 or s == steps - 1]
     log_row = np.full(steps, -1, np.int64); log_row[log_steps] = np.arange(len(log_steps))
     losses = np.zeros((len(log_steps), N), np.float32)
+    snaps = snapshot_steps(record_every, steps)
+    snap_row = np.full(steps + 1, -1, np.int64)
+    if snaps is not None:
+        snap_row[snaps] = np.arange(len(snaps))
+        snap_W = np.empty((len(snaps), N, nf * m), np.float32); snap_b = np.empty((len(snaps), N, nf), np.float32)
     T = _tile_len(nf, m)
     kind, relu = _OPT_KIND[tcfg.optimizer], cfg.activation == "relu"
     coefs = _opt_coefs(lrs, kind, float(tcfg.weight_decay))
@@ -493,20 +501,28 @@ def train_fast(cfg: ModelConfig, # the models
         lc = np.zeros((len(log_steps), n), np.float32)
         work = n * (eff[c0:c1].mean() * nf * (m + 1) + 600)  # per step, in ~0.3 ns units (600: per-step overheads)
         block = max(1, min(steps, int(4e9 // work)))  # ~1 s per call: per-call costs stay small, the bar moves
-        for s0 in range(0, steps, block):
-            ns = min(block, steps - s0)
+        cuts = set(range(0, steps, block)) | ({int(s) for s in snaps if s < steps} if snaps is not None else set())
+        bounds = sorted(cuts) + [steps]  # kernel calls also end at snapshot steps; the state carries over exactly
+        for s0, s1 in zip(bounds[:-1], bounds[1:]):
+            ns = s1 - s0
+            if snap_row[s0] >= 0: snap_W[snap_row[s0], c0:c1], snap_b[snap_row[s0], c0:c1] = Wc, Bc
             kernel(Wc, Bc, MW, VW, Mb, Vb, ST, density[c0:c1], importance[c0:c1], cond, binom, s0, ns, coefs, batch,
                    kind, float(tcfg.momentum), relu, log_row, lc, T)
             rows = log_row[s0:s0 + ns]; rows = rows[rows >= 0]
             for r in rows: _check_finite(torch.from_numpy(lc[r]), log_steps[r])
             bar.update(n * ns)
             if progress and len(rows): bar.set_postfix(loss=f"{lc[rows[-1]].mean():.3g}")
+        if snap_row[steps] >= 0: snap_W[snap_row[steps], c0:c1], snap_b[snap_row[steps], c0:c1] = Wc, Bc
         W[c0:c1], B[c0:c1], losses[:, c0:c1] = Wc, Bc, lc
     bar.close()
     if not (np.isfinite(W).all() and np.isfinite(B).all()):
         raise FloatingPointError("non-finite weights after training; try a smaller lr")
     model = ToyModel.from_weights(cfg, torch.from_numpy(W.reshape(N, nf, m)), torch.from_numpy(B))
-    return TrainResult(model, torch.from_numpy(losses), torch.tensor(log_steps), time.perf_counter() - t0, tcfg)
+    res = TrainResult(model, torch.from_numpy(losses), torch.tensor(log_steps), time.perf_counter() - t0, tcfg)
+    if snaps is not None:
+        res.snapshots = torch.from_numpy(snap_W.reshape(len(snaps), N, nf, m))
+        res.snapshot_b, res.snapshot_steps = torch.from_numpy(snap_b), torch.from_numpy(snaps)
+    return res
 
 train_fast.supports = _supports
 ENGINE_FUNCS["fast"] = train_fast

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -15,17 +15,17 @@ from einops import reduce
 from jaxtyping import Float
 from torch import Tensor
 
-from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, cosines, expected_loss, STYLE,
+from .core import (grouped_sampler, ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, cosines, expected_loss, STYLE,
                             with_style)
 from .results import experiment
 
 # %% auto #0
-__all__ = ['FRACTIONS', 'FRACTION_NAMES', 'FACTOR_NAMES', 'UNIFORM_PARAMS', 'PALETTE', 'NONUNIFORM_PARAMS', 'GROUP_KINDS',
-           'CORRELATED_PARAMS', 'RELATIONS', 'dimensions_per_feature', 'nearest_fraction', 'packing_stats',
-           'fraction_baseline', 'tegum_factors', 'factor_name', 'run_uniform', 'plot_feature_dimensionality',
-           'factor_census', 'factor_plane', 'plot_factors', 'pentagon_init', 'digons_init', 'nonuniform_class',
-           'nonuniform_config', 'run_nonuniform', 'crossing', 'plot_collapse', 'grouped_sampler', 'pair_cosines',
-           'correlated_runs', 'run_correlated', 'pair_relation', 'plot_feature_sets']
+__all__ = ['FRACTIONS', 'FRACTION_NAMES', 'FACTOR_NAMES', 'UNIFORM_PARAMS', 'PALETTE', 'NONUNIFORM_PARAMS', 'CORRELATED_PARAMS',
+           'RELATIONS', 'dimensions_per_feature', 'nearest_fraction', 'packing_stats', 'fraction_baseline',
+           'tegum_factors', 'factor_name', 'run_uniform', 'plot_feature_dimensionality', 'factor_census',
+           'factor_plane', 'plot_factors', 'pentagon_init', 'digons_init', 'nonuniform_class', 'nonuniform_config',
+           'run_nonuniform', 'crossing', 'plot_collapse', 'pair_cosines', 'correlated_runs', 'run_correlated',
+           'pair_relation', 'plot_feature_sets']
 
 # %% ../chapters/05_geometry.ipynb #cbdcfba4
 FRACTIONS = (1.0, 0.75, 2 / 3, 0.5, 0.4, 0.375, 0.0)
@@ -296,48 +296,6 @@ def plot_collapse(factors: np.ndarray, # (F,) how many times sparser feature 4 i
     return fig
 
 # %% ../chapters/05_geometry.ipynb #040a9c5c
-GROUP_KINDS = ("correlated", "anticorrelated")
-
-def grouped_sampler(n_inst: int, # instances
-                    n_feats: int, # features per instance
-                    groups: Sequence[tuple[str, Sequence[int]]], # (kind, feature indices): disjoint sets
-                    density: float | Sequence[float], # 1 - S, for every instance or one per instance
-                   ) -> Callable[[int, torch.Generator], Float[Tensor, "inst batch feats"]]:
-    """A sampler for `train(..., sampler=)` with correlated and anticorrelated feature sets (the paper's definitions).
-    Features outside every set are independent: zero with probability S, else Uniform[0, 1). A *correlated* set
-    shares one zero/non-zero draw per sample; an *anticorrelated* set is zero with probability S, else exactly one
-    member, chosen uniformly, is non-zero. Set members' values are independent Uniform(0, 1]. All of a batch's
-    randomness comes from one `torch.rand` call: per sample, one draw per feature and two per set."""
-    seen = set()
-    for kind, idx in groups:
-        if kind not in GROUP_KINDS: raise ValueError(f"groups: unknown kind {kind!r}; choose from {GROUP_KINDS}")
-        idx = list(idx)
-        if not idx or min(idx) < 0 or max(idx) >= n_feats:
-            raise ValueError(f"groups: indices {idx} must be non-empty and lie in [0, {n_feats})")
-        if seen & set(idx): raise ValueError(f"groups: feature sets must be disjoint, {sorted(seen & set(idx))} repeat")
-        seen |= set(idx)
-    p = torch.as_tensor(density, dtype=torch.float32).flatten()
-    if p.numel() == 1: p = p.expand(n_inst)
-    if p.numel() != n_inst or not bool(((p > 0) & (p <= 1)).all()):
-        raise ValueError(f"density must be one value or {n_inst} values in (0, 1], got {density!r}")
-    groups = [(kind, torch.tensor(list(idx))) for kind, idx in groups]
-
-    def sample(batch_size: int, generator: torch.Generator | None = None) -> Float[Tensor, "inst batch feats"]:
-        dev = generator.device if generator is not None else torch.device("cpu")
-        q = p.to(dev)[:, None, None]
-        # one draw per feature (its value, and for a free feature whether it is on), and per set two: on, which member
-        u = torch.rand((n_inst, batch_size, n_feats + 2 * len(groups)), generator=generator, device=dev)
-        x = torch.where(u[..., :n_feats] < q, u[..., :n_feats] / q, 0.0)      # free features
-        for g, (kind, idx) in enumerate(groups):
-            idx = idx.to(dev)
-            on = u[..., n_feats + 2 * g, None] < q                              # one draw per sample and set
-            if kind == "anticorrelated":
-                which = (u[..., n_feats + 2 * g + 1, None] * len(idx)).long()
-                on = on & (torch.arange(len(idx), device=dev) == which)
-            x[..., idx] = torch.where(on, 1 - u[..., idx], 0.0)                # (0, 1]: never an exact 0
-        return x
-    return sample
-
 def pair_cosines(W: Float[np.ndarray, "inst feats hidden"], # weights
                  pairs: Sequence[Sequence[int]], # feature index pairs
                 ) -> Float[np.ndarray, "inst pairs"]:
