@@ -41,7 +41,7 @@ class Experiment:
 REGISTRY: dict[str, Experiment] = {}
 
 # Modules that register experiments; `toymodels reproduce` imports them.
-EXPERIMENT_MODULES = ("toymodels.intro", "toymodels.demonstrating", "toymodels.phase", "toymodels.geometry", "toymodels.robustness")
+EXPERIMENT_MODULES = ("toymodels.intro", "toymodels.demonstrating", "toymodels.phase", "toymodels.geometry", "toymodels.robustness", "toymodels.adversarial")
 
 def experiment(name: str, params: dict, description: str = ""):
     "Decorator: register `fn(params, progress) -> dict of arrays` as the experiment `name`."
