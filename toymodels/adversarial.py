@@ -161,6 +161,7 @@ def sweep_config(params: dict) -> ModelConfig:
 @experiment("adversarial_sweep", SWEEP_PARAMS, "n=20, m=5, equal importance: 15 sparsities x 3 models, the paper's attack and PGD")
 def run_sweep(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
     "Train the sweep, attack every model with the paper's attack, and check the attack with PGD on a subset of examples."
+    cpu0 = time.process_time()
     cfg = sweep_config(params)
     res = train(cfg, TrainConfig.from_dict(params["train"]), progress=progress)
     W, b = res.W, res.b
@@ -177,7 +178,8 @@ def run_sweep(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
             "W": W.numpy(), "b": b.numpy(), "train_loss": res.losses[-1].numpy(),
             **{k: v.numpy() for k, v in vul.items()},
             "check_paper": paper.numpy(), "check_two_sided": two_sided.numpy(),
-            "check_pgd_random": per_start[..., 1:].max(-1).values.numpy(), "check_pgd_best": best.numpy()}
+            "check_pgd_random": per_start[..., 1:].max(-1).values.numpy(), "check_pgd_best": best.numpy(),
+            "cpu_seconds": np.array(time.process_time() - cpu0)}
 
 # %% ../chapters/07_adversarial.ipynb #45dc60f5
 PALETTE = STYLE["axes.prop_cycle"].by_key()["color"]
@@ -305,6 +307,7 @@ TRAINING_PARAMS = {"n_feats": 20, "d_hidden": 5, "importance": 1.0, "density": 0
 @experiment("adversarial_training", TRAINING_PARAMS, "n=20, m=5 at 1-S=0.1: adversarial training with 6 attack sizes x 2 models")
 def run_training(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
     "Adversarially train models with growing attack budgets and measure their superposition and vulnerability."
+    cpu0 = time.process_time()
     frac = np.repeat(np.asarray(params["train_fraction"], dtype=np.float64), params["replicates"])
     cfg = ModelConfig(n_feats=params["n_feats"], d_hidden=params["d_hidden"], n_inst=len(frac),
                       importance=params["importance"], density=params["density"])
@@ -314,4 +317,4 @@ def run_training(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
                                  ev["n_samples"], ev["norm_samples"], ev["seed"])
     return {"train_fraction": frac, "replicate": np.tile(np.arange(params["replicates"]), len(params["train_fraction"])),
             "W": res.W.numpy(), "b": res.b.numpy(), "train_loss": res.losses[-1].numpy(),
-            **{k: v.numpy() for k, v in vul.items()}}
+            **{k: v.numpy() for k, v in vul.items()}, "cpu_seconds": np.array(time.process_time() - cpu0)}
