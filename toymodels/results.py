@@ -44,7 +44,8 @@ class Experiment:
 REGISTRY: dict[str, Experiment] = {}
 
 # Modules that register experiments; `toymodels reproduce` imports them.
-EXPERIMENT_MODULES = ("toymodels.intro", "toymodels.demonstrating", "toymodels.phase", "toymodels.geometry", "toymodels.robustness", "toymodels.dynamics")
+EXPERIMENT_MODULES = ("toymodels.intro", "toymodels.demonstrating", "toymodels.phase", "toymodels.geometry", "toymodels.robustness",
+                      "toymodels.dynamics", "toymodels.adversarial")
 
 def experiment(name: str, params: dict, description: str = ""):
     "Decorator: register `fn(params, progress) -> dict of arrays` as the experiment `name`."
