@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from toymodels.core import (ModelConfig, ToyModel, TrainConfig, evaluate_loss, loss_per_instance, resolve_engine,
+from toymodels.core import (ModelConfig, ToyModel, TrainConfig, evaluate_loss, loss_per_instance, _resolve_engine,
                             train)
 from toymodels.fast import sample_batch, train_fast
 
@@ -113,8 +113,8 @@ def test_generated_kernel_matches_generic(activation, density, monkeypatch):
 
 def test_auto_picks_fast_on_cpu():
     cfg = ModelConfig(n_feats=3, d_hidden=2, n_inst=2)
-    assert resolve_engine(cfg, TrainConfig(engine="auto")) == "fast"
-    assert resolve_engine(cfg, TrainConfig(engine="auto", device="cuda")) == "torch"
+    assert _resolve_engine(cfg, TrainConfig(engine="auto")) == "fast"
+    assert _resolve_engine(cfg, TrainConfig(engine="auto", device="cuda")) == "torch"
     assert train_fast.supports(cfg, TrainConfig(optimizer="sgd", schedule="cosine"))
 
 
@@ -171,3 +171,10 @@ def test_init_is_respected_by_both_engines():
         torch.testing.assert_close(r.b, b0, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="shape"):
         train(cfg, TrainConfig(steps=1), progress=False, init=(torch.zeros(2, 5, 2), None))
+
+
+def test_fast_engine_on_cuda_says_why_in_one_short_line():
+    with pytest.raises(ValueError) as e:
+        train(ModelConfig(), TrainConfig(engine="fast", device="cuda", steps=1), progress=False)
+    msg = str(e.value)
+    assert "CPU only" in msg and "engine='torch'" in msg and len(msg) < 120 and "ModelConfig(" not in msg

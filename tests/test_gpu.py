@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from toymodels.core import ModelConfig, TrainConfig, evaluate_loss, resolve_engine, train
+from toymodels.core import ModelConfig, TrainConfig, evaluate_loss, _resolve_engine, train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -10,7 +10,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 def test_cuda_matches_cpu_statistics():
     cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=40, density=0.1, importance=[0.9**i for i in range(5)])
     tcfg = dict(steps=800, batch_size=128, lr=1e-2, seed=11)
-    assert resolve_engine(cfg, TrainConfig(**tcfg, device="cuda")) == "torch"
+    assert _resolve_engine(cfg, TrainConfig(**tcfg, device="cuda")) == "torch"
     gpu = train(cfg, TrainConfig(**tcfg, device="cuda"), progress=False)
     cpu = train(cfg, TrainConfig(**tcfg), progress=False)
     assert gpu.W.device.type == "cuda"

@@ -129,11 +129,11 @@ def test_provenance_table_lists_the_books_results():
 def test_canary_catches_a_change_of_the_compiled_engines_gradient(tmp_path, monkeypatch, registered):
     "Scaling the compiled kernel's gradient (here through the importance it scales by) marks stored results stale."
     import toymodels.fast  # noqa: F401  (registers the compiled engine)
-    from toymodels.core import ENGINE_FUNCS
+    from toymodels.core import _ENGINE_FUNCS
     R.reproduce(["_t_square"], progress=False, data_dir=tmp_path)
     assert R.verify(["_t_square"], tmp_path) == [("_t_square", "ok", "")]
     # patch the engine that `train` dispatches to (a chapter executed in this process may have registered its own copy)
-    engine_globals = ENGINE_FUNCS["fast"].__globals__
+    engine_globals = _ENGINE_FUNCS["fast"].__globals__
     kernel_for = engine_globals["_kernel_for"]
     def doubled(nf, m, relu):
         k = kernel_for(nf, m, relu)
@@ -150,7 +150,7 @@ def test_canary_ignores_plotting_and_prose(tmp_path, monkeypatch, registered):
     "Canaries run no plotting code: restyling every figure leaves stored results current."
     import toymodels.core as core
     R.reproduce(["_t_square"], progress=False, data_dir=tmp_path)
-    monkeypatch.setattr(core, "STYLE", {**core.STYLE, "figure.dpi": 10, "axes.grid": True})
+    monkeypatch.setattr(core, "_STYLE", {**core._STYLE, "figure.dpi": 10, "axes.grid": True})
     monkeypatch.setattr(core, "SUPERPOSITION_CMAP", core.plt.get_cmap("magma"))
     assert R.verify(["_t_square"], tmp_path)[0][1] == "ok"
 

@@ -14,12 +14,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .core import (ModelConfig, TrainConfig, ToyModel, TrainResult, train, sample_features, make_optimizer,
-                            loss_per_instance, SCHEDULES, STYLE, with_style)
+                            loss_per_instance, SCHEDULES, PALETTE, with_style)
 from .results import experiment
 
 # %% auto #0
-__all__ = ['ATTACK_FRACTION', 'SWEEP_PARAMS', 'PALETTE', 'TRAINING_PARAMS', 'features_per_dimension', 'mean_input_norm',
-           'example_loss', 'attack_directions', 'paper_attack', 'reference_weights', 'reference_vulnerability',
+__all__ = ['ATTACK_FRACTION', 'SWEEP_PARAMS', 'TRAINING_PARAMS', 'features_per_dimension', 'mean_input_norm', 'example_loss',
+           'attack_directions', 'paper_attack', 'reference_weights', 'reference_vulnerability',
            'relative_vulnerability', 'pgd_attack', 'sweep_config', 'run_sweep', 'plot_vulnerability_sweep',
            'plot_vulnerability_scatter', 'plot_attack_check', 'plot_adversarial_training', 'train_adversarial',
            'run_training']
@@ -181,8 +181,6 @@ def run_sweep(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
             "cpu_seconds": np.array(time.process_time() - cpu0)}
 
 # %% ../chapters/07_adversarial.ipynb #45dc60f5
-PALETTE = STYLE["axes.prop_cycle"].by_key()["color"]
-
 def _medians(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "The distinct values of x and the median of y at each."
     xs = np.unique(x)

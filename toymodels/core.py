@@ -21,12 +21,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'SCHEDULES', 'OPTIMIZERS', 'ENGINES', 'ENGINE_FUNCS', 'STYLE', 'IMPORTANCE_CMAP', 'SUPERPOSITION_CMAP',
-           'GROUP_KINDS', 'ModelConfig', 'TrainConfig', 'sample_features', 'ToyModel', 'loss_per_instance',
-           'evaluate_loss', 'TrainResult', 'snapshot_steps', 'make_optimizer', 'train_torch', 'resolve_engine', 'train',
-           'feature_norms', 'superposition', 'dimensionality', 'cosines', 'represented', 'n_represented',
-           'importance_colors', 'styled', 'with_style', 'sweep_config', 'train_sweep', 'best_seed', 'phase_grid',
-           'sweep_tables', 'gram', 'expected_loss', 'relu_loss_L0', 'relu_loss_L1', 'grouped_sampler']
+__all__ = ['ACTIVATIONS', 'SCHEDULES', 'OPTIMIZERS', 'ENGINES', 'PALETTE', 'IMPORTANCE_CMAP', 'SUPERPOSITION_CMAP', 'GROUP_KINDS',
+           'ModelConfig', 'TrainConfig', 'sample_features', 'ToyModel', 'loss_per_instance', 'evaluate_loss',
+           'TrainResult', 'snapshot_steps', 'make_optimizer', 'train', 'feature_norms', 'superposition',
+           'dimensionality', 'cosines', 'represented', 'n_represented', 'importance_colors', 'styled', 'with_style',
+           'sweep_config', 'train_sweep', 'best_seed', 'phase_grid', 'sweep_tables', 'gram', 'expected_loss',
+           'relu_loss_L0', 'relu_loss_L1', 'grouped_sampler']
 
 # %% ../chapters/02_toy_model.ipynb #a212a4d9
 ACTIVATIONS = ("relu", "linear")
@@ -281,7 +281,7 @@ def _init_weights(model: ToyModel, init) -> None:
     with torch.no_grad():
         model.W.copy_(W); model.b.copy_(torch.zeros_like(model.b) if b is None else torch.as_tensor(b, dtype=torch.float32))
 
-def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init=None, sampler: Callable | None = None,
+def _train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init=None, sampler: Callable | None = None,
                 record_every: int | Sequence[int] | None = None) -> TrainResult:
     "The reference trainer: autograd and a torch optimiser, on any device."
     g = torch.Generator(device=tcfg.device).manual_seed(tcfg.seed)
@@ -317,15 +317,13 @@ def train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init
         res.snapshots, res.snapshot_b, res.snapshot_steps = torch.stack(snap_W), torch.stack(snap_b), torch.from_numpy(snaps)
     return res
 
-ENGINE_FUNCS: dict[str, Callable[..., TrainResult]] = {"torch": train_torch}
+_ENGINE_FUNCS: dict[str, Callable[..., TrainResult]] = {"torch": _train_torch}
 
-def resolve_engine(cfg: ModelConfig, tcfg: TrainConfig) -> str:
+def _resolve_engine(cfg: ModelConfig, tcfg: TrainConfig) -> str:
     "The engine `train` will use: 'auto' picks the fast CPU kernel when it is available and applies."
-    if "fast" not in ENGINE_FUNCS and importlib.util.find_spec("toymodels.fast") is not None:
-        importlib.import_module("toymodels.fast")  # registers ENGINE_FUNCS["fast"]
+    if "fast" not in _ENGINE_FUNCS: importlib.import_module("toymodels.fast")  # registers _ENGINE_FUNCS["fast"]
     if tcfg.engine != "auto": return tcfg.engine
-    fast_ok = getattr(ENGINE_FUNCS.get("fast"), "supports", lambda cfg, tcfg: False)
-    return "fast" if torch.device(tcfg.device).type == "cpu" and fast_ok(cfg, tcfg) else "torch"
+    return "fast" if _ENGINE_FUNCS["fast"].supports(cfg, tcfg) else "torch"
 
 def train(cfg: ModelConfig, # the models
           tcfg: TrainConfig = TrainConfig(), # the recipe
@@ -337,14 +335,14 @@ def train(cfg: ModelConfig, # the models
          ) -> TrainResult:
     "Train `cfg.n_inst` toy models at once and return them with their loss history (and weight snapshots if asked)."
     if device is not None: tcfg = dataclasses.replace(tcfg, device=device)
-    engine = resolve_engine(cfg, tcfg)
+    engine = _resolve_engine(cfg, tcfg)
     if sampler is not None:
         if tcfg.engine not in ("auto", "torch"): raise ValueError(f"a custom sampler needs the torch engine, not {tcfg.engine!r}")
         engine = "torch"
-    if engine not in ENGINE_FUNCS: raise ValueError(f"engine {engine!r} is not available; choose from {tuple(ENGINE_FUNCS)}")
+    if engine not in _ENGINE_FUNCS: raise ValueError(f"engine {engine!r} is not available; choose from {tuple(_ENGINE_FUNCS)}")
     kw = {"sampler": sampler} if sampler is not None else {}
     if record_every is not None: kw["record_every"] = record_every
-    return ENGINE_FUNCS[engine](cfg, tcfg, progress=progress, init=init, **kw)
+    return _ENGINE_FUNCS[engine](cfg, tcfg, progress=progress, init=init, **kw)
 
 # %% ../chapters/02_toy_model.ipynb #78cb28b2
 def feature_norms(W: Float[Tensor, "inst feats hidden"]) -> Float[Tensor, "inst feats"]:
@@ -384,12 +382,13 @@ import contextlib
 import matplotlib
 import matplotlib.pyplot as plt
 
-STYLE = {
+_STYLE = {
     "figure.dpi": 110, "savefig.dpi": 150, "figure.facecolor": "white",
     "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8,
     "axes.spines.top": False, "axes.spines.right": False, "axes.grid": False,
     "image.cmap": "RdBu_r", "axes.prop_cycle": plt.cycler(color=["#3b6fb6", "#d1495b", "#edae49", "#66a182", "#8d6a9f", "#2e4057"]),
 }
+PALETTE = _STYLE["axes.prop_cycle"].by_key()["color"]  # the package's colours, as hex (a "C1" would resolve at draw time, outside the style)
 IMPORTANCE_CMAP = plt.get_cmap("viridis")      # feature importance: most important = yellow (1.0), least = dark (0.0)
 SUPERPOSITION_CMAP = plt.get_cmap("viridis")   # Σ_{j≠i} (Ŵ_i·W_j)²: 0 = dark blue (orthogonal), ≥ 1 = yellow
 
@@ -403,7 +402,7 @@ def styled():
     "The package's plot style as a context manager; matplotlib's interactive flag keeps the value it has on leaving."
     interactive = None
     try:
-        with plt.style.context(STYLE):
+        with plt.style.context(_STYLE):
             try: yield
             finally: interactive = matplotlib.is_interactive()
     finally:

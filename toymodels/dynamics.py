@@ -12,13 +12,13 @@ from einops import einsum
 from jaxtyping import Float
 from torch import Tensor
 
-from .core import (ModelConfig, TrainConfig, ToyModel, train, dimensionality, cosines, sample_features, STYLE, with_style, grouped_sampler)
+from .core import (ModelConfig, TrainConfig, ToyModel, train, dimensionality, cosines, sample_features, PALETTE, with_style, grouped_sampler)
 from .results import experiment
 
 # %% auto #0
-__all__ = ['JUMPS_PARAMS', 'STAGES', 'TRANSFORMS_PARAMS', 'PALETTE', 'snapshot_losses', 'jump_times', 'loss_drop_times',
-           'coincident', 'coincidence_stats', 'run_jumps', 'set_geometry', 'transform_stage', 'transforms_setup',
-           'run_transforms', 'plot_jumps', 'plot_transforms']
+__all__ = ['JUMPS_PARAMS', 'STAGES', 'TRANSFORMS_PARAMS', 'snapshot_losses', 'jump_times', 'loss_drop_times', 'coincident',
+           'coincidence_stats', 'run_jumps', 'set_geometry', 'transform_stage', 'transforms_setup', 'run_transforms',
+           'plot_jumps', 'plot_transforms']
 
 # %% ../chapters/06_learning_dynamics.ipynb #a010
 def snapshot_losses(W: Float[Tensor, "snap inst feats hidden"], # weight snapshots (`TrainResult.snapshots`)
@@ -174,8 +174,6 @@ def run_transforms(params: dict, progress: bool = True) -> dict[str, np.ndarray]
             "loss": L.numpy().reshape(S, *shape)}
 
 # %% ../chapters/06_learning_dynamics.ipynb #a032
-PALETTE = STYLE["axes.prop_cycle"].by_key()["color"]
-
 @with_style
 def plot_jumps(steps: np.ndarray, # (snap,)
                D: Float[np.ndarray, "snap feats"], # one model's D_i

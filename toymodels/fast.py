@@ -19,7 +19,7 @@ import torch
 from numba import njit, prange
 from tqdm.auto import tqdm
 
-from .core import (ENGINE_FUNCS, SCHEDULES, ModelConfig, ToyModel, TrainConfig, TrainResult, _check_finite, _init_weights,
+from .core import (_ENGINE_FUNCS, SCHEDULES, ModelConfig, ToyModel, TrainConfig, TrainResult, _check_finite, _init_weights,
     snapshot_steps)
 
 # %% auto #0
@@ -454,10 +454,12 @@ def _kernel_for(nf: int, m: int, relu: bool):
     return mod.train_kernel
 
 # %% ../chapters/A1_methods.ipynb #d9c001c7
-def _supports(cfg: ModelConfig, tcfg: TrainConfig) -> bool:
-    "What `train_fast` implements: both activations, every optimiser and schedule, on the CPU."
-    return (cfg.activation in ("relu", "linear") and tcfg.optimizer in _OPT_KIND and tcfg.schedule in SCHEDULES
-            and torch.device(tcfg.device).type == "cpu" and tcfg.batch_size * cfg.n_feats < 2**31)
+def _unsupported(cfg: ModelConfig, tcfg: TrainConfig) -> str | None:
+    "Why `train_fast` cannot train this (None: it can). It implements both activations, every optimiser and schedule, on the CPU."
+    if torch.device(tcfg.device).type != "cpu":
+        return f"the fast engine runs on the CPU only, not device={tcfg.device!r}: use engine='torch' (or 'auto')"
+    if tcfg.batch_size * cfg.n_feats >= 2**31: return "the fast engine needs batch_size * n_feats < 2**31"
+    return None
 
 def train_fast(cfg: ModelConfig, # the models
                tcfg: TrainConfig, # the recipe (device must be the CPU)
@@ -467,7 +469,7 @@ def train_fast(cfg: ModelConfig, # the models
                record_every: int | Sequence[int] | None = None, # snapshot W, b every k steps or at these steps (`snapshot_steps`)
               ) -> TrainResult:
     "Train `cfg.n_inst` toy models with the compiled CPU kernel."
-    if not _supports(cfg, tcfg): raise ValueError(f"train_fast does not support {cfg} with {tcfg}")
+    if (reason := _unsupported(cfg, tcfg)) is not None: raise ValueError(reason)
     N, nf, m, steps, batch = cfg.n_inst, cfg.n_feats, cfg.d_hidden, tcfg.steps, tcfg.batch_size
     model0 = ToyModel(cfg, torch.Generator().manual_seed(tcfg.seed))
     if init is not None: _init_weights(model0, init)
@@ -524,5 +526,5 @@ def train_fast(cfg: ModelConfig, # the models
         res.snapshot_b, res.snapshot_steps = torch.from_numpy(snap_b), torch.from_numpy(snaps)
     return res
 
-train_fast.supports = _supports
-ENGINE_FUNCS["fast"] = train_fast
+train_fast.supports = lambda cfg, tcfg: _unsupported(cfg, tcfg) is None
+_ENGINE_FUNCS["fast"] = train_fast

@@ -15,17 +15,16 @@ from einops import reduce
 from jaxtyping import Float
 from torch import Tensor
 
-from .core import (grouped_sampler, ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, cosines, expected_loss, STYLE,
+from .core import (grouped_sampler, ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, cosines, expected_loss, PALETTE,
                             with_style)
 from .results import experiment
 
 # %% auto #0
-__all__ = ['FRACTIONS', 'FRACTION_NAMES', 'FACTOR_NAMES', 'UNIFORM_PARAMS', 'PALETTE', 'NONUNIFORM_PARAMS', 'CORRELATED_PARAMS',
-           'RELATIONS', 'dimensions_per_feature', 'nearest_fraction', 'packing_stats', 'fraction_baseline',
-           'tegum_factors', 'factor_name', 'run_uniform', 'plot_feature_dimensionality', 'factor_census',
-           'factor_plane', 'plot_factors', 'pentagon_init', 'digons_init', 'nonuniform_class', 'nonuniform_config',
-           'run_nonuniform', 'crossing', 'plot_collapse', 'pair_cosines', 'correlated_runs', 'run_correlated',
-           'pair_relation', 'plot_feature_sets']
+__all__ = ['FRACTIONS', 'FRACTION_NAMES', 'FACTOR_NAMES', 'UNIFORM_PARAMS', 'NONUNIFORM_PARAMS', 'CORRELATED_PARAMS', 'RELATIONS',
+           'dimensions_per_feature', 'nearest_fraction', 'packing_stats', 'fraction_baseline', 'tegum_factors',
+           'factor_name', 'run_uniform', 'plot_feature_dimensionality', 'factor_census', 'factor_plane', 'plot_factors',
+           'pentagon_init', 'digons_init', 'nonuniform_class', 'nonuniform_config', 'run_nonuniform', 'crossing',
+           'plot_collapse', 'pair_cosines', 'correlated_runs', 'run_correlated', 'pair_relation', 'plot_feature_sets']
 
 # %% ../chapters/05_geometry.ipynb #cbdcfba4
 FRACTIONS = (1.0, 0.75, 2 / 3, 0.5, 0.4, 0.375, 0.0)
@@ -113,7 +112,6 @@ def run_uniform(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
 
 # %% ../chapters/05_geometry.ipynb #30cdb485
 _FRACTION_STYLE = {"color": "0.55", "lw": 0.7, "ls": "--", "zorder": 0}
-PALETTE = STYLE["axes.prop_cycle"].by_key()["color"]  # the package's colours, as hex (a "C1" would resolve at draw time, outside the style)
 
 @with_style
 def plot_feature_dimensionality(inv_density: np.ndarray, # 1 / (1 - S) of each model
