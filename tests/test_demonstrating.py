@@ -157,3 +157,43 @@ def test_superposition_grid_figure():
     small = plot_superposition_grid([W[:20, :5]] * 8, [b[:20]] * 8, [str(k) for k in range(8)])
     assert small.get_size_inches()[0] <= 7.0 and small.get_size_inches()[1] < fig.get_size_inches()[1]
     plt.close("all")
+
+
+def test_stratified_loss_matches_exact_expected_loss():
+    "The stratified estimate (exact k <= 1, Monte Carlo k >= 2) agrees with the exact expected loss within a few standard errors."
+    from toymodels.core import expected_loss
+    from toymodels.demonstrating import stratified_loss
+    g = torch.Generator().manual_seed(0)
+    W, b = torch.randn(3, 4, 2, generator=g) * 0.8, -torch.rand(3, 4, generator=g) * 0.2
+    I = torch.tensor([1.0, 0.7, 0.49, 0.343])
+    p = torch.tensor([0.3, 0.1, 0.01])
+    L, se = stratified_loss(W, b, p, I, n_samples=2**16)
+    exact = expected_loss(W, b, p[:, None].expand(3, 4), I.expand(3, 4), max_points=2**14).double()
+    assert ((L - exact).abs() < 4 * se + 1e-3 * exact).all()
+    assert se[2] / L[2] < se[0] / L[0]                      # sparser: more of the loss is exact
+
+
+def test_fill_features_and_unit_starts():
+    "Filling adds the most important unrepresented features at norm 1 until the target count; unit starts have every norm 1."
+    from toymodels.demonstrating import fill_features, unit_starts
+    W = np.zeros((2, 6, 3)); W[:, :3] = np.eye(3); b = -np.ones((2, 6))
+    Wf, bf = fill_features(W, b, target=5)
+    n = np.linalg.norm(Wf, axis=-1)
+    np.testing.assert_allclose(n[:, :5], 1.0); np.testing.assert_allclose(n[:, 5], 0.0)
+    np.testing.assert_allclose(bf[:, 3:5], 0.0); np.testing.assert_allclose(Wf[:, :3], W[:, :3])
+    Wu, bu = unit_starts(4, 20, 5, seed=1)
+    np.testing.assert_allclose(np.linalg.norm(Wu, axis=-1), 1.0); assert (bu == 0).all()
+
+
+def test_min_norm_optimum_keeps_the_constraint_and_lowers_the_loss():
+    "Every feature stays at norm >= the bound, and the k <= 1 loss does not rise from the start."
+    from toymodels.core import relu_loss_L0, relu_loss_L1
+    from toymodels.demonstrating import min_norm_optimum, unit_starts
+    W0, b0 = unit_starts(2, 6, 2, seed=0)
+    I = 0.8 ** np.arange(6)
+    W, b, L = min_norm_optimum(W0, b0, np.array([0.01, 0.01]), I, np.array([1.0, 0.5]), steps=200)
+    n = np.linalg.norm(W, axis=-1)
+    assert (n[0] >= 1 - 1e-9).all() and (n[1] >= 0.5 - 1e-9).all()
+    Ie = torch.tensor(I).expand(2, 6)
+    L0 = (0.99**6 * relu_loss_L0(torch.tensor(b0), Ie) + 0.01 * 0.99**5 * relu_loss_L1(torch.tensor(W0), torch.tensor(b0), Ie)).numpy()
+    assert (L < L0).all()

@@ -166,3 +166,16 @@ def test_figures_distinguish_collapsed_features_and_draw_large_factors_as_gram_m
     fig = plot_factors([(np.eye(2), "digon")], gram=(Wg, "6 in 10-d"))
     assert len(fig.axes) == 2 and fig.axes[1].images[0].get_array().shape == (10, 10)
     plt.close(fig)
+
+
+def test_reading_density_and_branch_crossing():
+    "'density' makes the feature f times rarer, 'log' raises the density to the power f; the crossing ignores factors where a branch left its solution."
+    from toymodels.geometry import branch_crossing, reading_density
+    np.testing.assert_allclose(reading_density(0.05, np.array([1.0, 2.0, 4.0]), "density"), [0.05, 0.025, 0.0125])
+    np.testing.assert_allclose(reading_density(0.05, np.array([1.0, 2.0]), "log"), [0.05, 0.0025])
+    f = np.array([0.5, 1.0, 2.0, 4.0, 8.0])
+    loss = np.stack([np.ones(5), np.array([0.5, 1.5, 1.2, 0.8, 0.5])], -1)       # digons: below the pentagon at 0.5 (invalid there) and past ~3
+    cls = np.array([["pentagon", "pentagon"]] + [["pentagon", "digons"]] * 3 + [["digons", "digons"]])
+    x = branch_crossing(f, loss, cls)
+    assert 2 < x < 4
+    np.testing.assert_allclose(x, crossing(f[1:4], loss[1:4, 1] - loss[1:4, 0]))

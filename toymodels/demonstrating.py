@@ -15,14 +15,17 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .core import (ModelConfig, TrainConfig, ToyModel, loss_per_instance, superposition, represented,
-                            cosines, gram, with_style, sweep_config, train_sweep, SUPERPOSITION_CMAP)
+                            cosines, gram, with_style, sweep_config, train_sweep, SUPERPOSITION_CMAP,
+                            train, relu_loss_L0, relu_loss_L1)
 from .results import experiment
 
 # %% auto #0
-__all__ = ['DEM_DENSITIES', 'DEM_20_5', 'DEM_80_20', 'DEM_20_5_LONG', 'feature_moments', 'linear_loss_terms', 'linear_optimum',
-           'linear_optimal_loss', 'demonstrating_params', 'run_demonstrating', 'plot_superposition_grid',
-           'learns_top_features', 'bias_is_mean', 'superposition_order', 'negative_bias_positive_interference',
-           'relu_loss_by_active', 'loss_from_active']
+__all__ = ['DEM_DENSITIES', 'DEM_20_5', 'DEM_80_20', 'DEM_20_5_LONG', 'ALL20_PARAMS', 'NORM_THRESHOLDS', 'feature_moments',
+           'linear_loss_terms', 'linear_optimum', 'linear_optimal_loss', 'demonstrating_params', 'run_demonstrating',
+           'fill_features', 'unit_starts', 'stratified_loss', 'min_norm_optimum', 'run_all20',
+           'plot_superposition_grid', 'learns_top_features', 'bias_is_mean', 'superposition_order',
+           'negative_bias_positive_interference', 'plot_norm_profiles', 'plot_all20', 'relu_loss_by_active',
+           'loss_from_active']
 
 # %% ../chapters/03_demonstrating_superposition.ipynb #13ead9c5
 def feature_moments(density: Float[Tensor, "inst feats"], # p = 1 - S
@@ -110,6 +113,167 @@ DEM_20_5_LONG = demonstrating_params(20, 5, 0.7, [0.003, 0.001], 4)
 DEM_20_5_LONG["train"] = TrainConfig(steps=30_000).to_dict()
 experiment("demonstrating_20_5_long", DEM_20_5_LONG, "n=20, m=5 ReLU at 1-S = 0.003, 0.001 trained 3x longer (30 000 steps), 4 seeds")(run_demonstrating);
 
+# %% ../chapters/03_demonstrating_superposition.ipynb #ca5ba03c
+def fill_features(W: Float[np.ndarray, "inst feats hidden"], # trained models
+                  b: Float[np.ndarray, "inst feats"], # their biases
+                  target: int, # represented features wanted
+                  threshold: float = 0.5, # ‖W_i‖ above which a feature counts as represented
+                  norm: float = 1.0, # the added features' ‖W_i‖
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Give the most important unrepresented features norm `norm` until `target` are represented, spread evenly
+    around the plane of the two least-used directions (the smallest eigenvectors of Σ_j W_j W_jᵀ over represented j), bias 0."""
+    W, b = np.array(W, np.float64), np.array(b, np.float64)
+    for s in range(len(W)):
+        rep = np.linalg.norm(W[s], axis=-1) > threshold
+        add = np.flatnonzero(~rep)[:max(target - rep.sum(), 0)]
+        V = np.linalg.eigh(W[s][rep].T @ W[s][rep])[1]                      # eigenvalues ascending
+        a = 2 * np.pi * np.arange(len(add)) / max(len(add), 1)
+        W[s, add] = norm * (np.cos(a)[:, None] * V[:, 0] + np.sin(a)[:, None] * V[:, 1])
+        b[s, add] = 0.0
+    return W, b
+
+def unit_starts(n_inst: int, n_feats: int, d_hidden: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    "Random starts with every feature at norm 1 (uniform directions) and bias 0."
+    V = np.random.default_rng(seed).normal(size=(n_inst, n_feats, d_hidden))
+    return V / np.linalg.norm(V, axis=-1, keepdims=True), np.zeros((n_inst, n_feats))
+
+def _k_probs(p: Tensor, n: int) -> Tensor:
+    "P(exactly k of n features active), (inst, n+1), for density p per instance."
+    k = torch.arange(n + 1, dtype=torch.float64)
+    return torch.tensor([math.comb(n, int(j)) for j in k], dtype=torch.float64) * p[:, None] ** k * (1 - p[:, None]) ** (n - k)
+
+def stratified_loss(W: Float[Tensor, "inst feats hidden"], # weights
+                    b: Float[Tensor, "inst feats"], # biases
+                    density: Float[Tensor, " inst"], # 1 - S, the same for every feature of an instance
+                    importance: Float[Tensor, " feats"], # I, shared by all instances
+                    n_samples: int = 2**18, # Monte-Carlo samples for k ≥ 2 active features, split by P(k)
+                    seed: int = 0, # the samples are shared by all instances (common random numbers)
+                    chunk: int = 2**13,
+                   ) -> tuple[Float[Tensor, " inst"], Float[Tensor, " inst"]]: # expected loss and its standard error
+    """The expected loss split by the number k of active features (@eq-relu-split): exact for k ≤ 1 (`relu_loss_L0`,
+    `relu_loss_L1`), Monte Carlo for k ≥ 2 with samples allotted in proportion to P(k). Returns (loss, standard error)."""
+    W, b, I = (torch.as_tensor(t).double() for t in (W, b, importance))
+    p = torch.as_tensor(density).double().reshape(-1)
+    n_inst, n = W.shape[:2]
+    P = _k_probs(p, n)
+    Ie = I.expand(n_inst, n)
+    loss = P[:, 0] * relu_loss_L0(b, Ie) + p * (1 - p) ** (n - 1) * relu_loss_L1(W, b, Ie)   # L_1 sums over the n features
+    var = torch.zeros_like(loss)
+    M = gram(W)
+    g = torch.Generator().manual_seed(seed)
+    w = P[:, 2:].max(0).values
+    for k in range(2, n + 1):
+        if w[k - 2] < 1e-12: continue
+        N = max(1024, int(n_samples * w[k - 2] / w.sum()))
+        s1 = torch.zeros(n_inst, dtype=torch.float64); s2 = torch.zeros_like(s1)
+        for lo in range(0, N, chunk):
+            c = min(chunk, N - lo)
+            x = (torch.rand(c, n, generator=g).argsort(-1) < k) * torch.rand(c, n, generator=g).double()
+            out = torch.relu(einsum(x, M, "s i, inst i j -> inst s j") + b[:, None, :])
+            l = einsum(I, (x - out) ** 2, "j, inst s j -> inst s") / n
+            s1 += l.sum(1); s2 += (l**2).sum(1)
+        mean = s1 / N
+        loss = loss + P[:, k] * mean; var = var + P[:, k] ** 2 * (s2 / N - mean**2) / (N - 1)
+    return loss, var.sqrt()
+
+def min_norm_optimum(W0: Float[np.ndarray, "inst feats hidden"], # starts
+                     b0: Float[np.ndarray, "inst feats"],
+                     density: Float[np.ndarray, " inst"], # 1 - S per instance
+                     importance: Float[np.ndarray, " feats"],
+                     min_norm: Float[np.ndarray, " inst"], # every ‖W_i‖ is held at least this
+                     steps: int = 3000, lr: float = 0.01,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # W, b and the minimised k ≤ 1 loss
+    """Minimise the exact k ≤ 1 part of the loss, S^n L_0 + p S^(n-1) L_1, with every feature held at norm ≥ `min_norm`
+    (W_i = V_i · max(1, min_norm/‖V_i‖)); Adam with a cosine schedule, deterministic. The loss with k ≥ 2 active features
+    is ≥ 0, so the result bounds from below the loss of every such arrangement near the start."""
+    V = torch.tensor(np.asarray(W0), dtype=torch.float64, requires_grad=True)
+    b = torch.tensor(np.asarray(b0), dtype=torch.float64, requires_grad=True)
+    p, I = torch.as_tensor(np.asarray(density), dtype=torch.float64), torch.as_tensor(np.asarray(importance), dtype=torch.float64)
+    r = torch.as_tensor(np.asarray(min_norm), dtype=torch.float64)[:, None, None]
+    n = V.shape[1]; Ie = I.expand(V.shape[0], n)
+    Wof = lambda V: V * torch.clamp(r / V.norm(dim=-1, keepdim=True), min=1.0)
+    k01 = lambda W, b: (1 - p) ** n * relu_loss_L0(b, Ie) + p * (1 - p) ** (n - 1) * relu_loss_L1(W, b, Ie)
+    opt = torch.optim.Adam([V, b], lr=lr)
+    for s in range(steps):
+        for gr in opt.param_groups: gr["lr"] = lr * 0.5 * (1 + math.cos(math.pi * s / steps))
+        L = k01(Wof(V), b)
+        opt.zero_grad(); (L.sum() * 1e6).backward(); opt.step()
+    with torch.no_grad(): W = Wof(V); L = k01(W, b)
+    return W.numpy(), b.detach().numpy(), L.numpy()
+
+
+# %% ../chapters/03_demonstrating_superposition.ipynb #f529db35
+ALL20_PARAMS = {"base": {k: DEM_20_5[k] for k in ("relu", "train", "n_seeds", "eval_samples")},
+                "densities": [0.1, 0.003, 0.001], "targets": [11, 20, 20], "n_random": 8, "random_seed": 21,
+                "train": TrainConfig(seed=2100).to_dict(), "eval_samples": 2**18,
+                "bound_densities": [0.003, 0.001], "min_norms": [1.0, 0.5], "bound_steps": 2000}
+
+@experiment("demonstrating_all20", ALL20_PARAMS, "n=20, m=5: do starts with more (or all 20) features represented train to a lower loss than ours?")
+def run_all20(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
+    """Retrain the §2 ReLU sweep (identical to demonstrating_20_5), then at each density train, with the same recipe:
+    our models once more (continued), our models with extra features added at norm 1 (filled to `targets`), and
+    `n_random` random starts with all features at norm 1. Score all by `stratified_loss`; bound from below the loss of
+    arrangements that keep every feature at norm ≥ `min_norms` (`min_norm_optimum`), and polish our models the same way."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors: one thread is fastest (results do not depend on it)
+    try: return _run_all20(params, progress)
+    finally: torch.set_num_threads(threads)
+
+def _run_all20(params: dict, progress: bool) -> dict[str, np.ndarray]:
+    bp = params["base"]
+    base_cfg = ModelConfig.from_dict(bp["relu"])
+    base = train_sweep(base_cfg, TrainConfig.from_dict(bp["train"]), bp["n_seeds"], progress, bp["eval_samples"])
+    all_dens = np.asarray(base_cfg.density_table()[::bp["n_seeds"], 0].double().numpy()).round(6)
+    sel = [int(np.flatnonzero(np.isclose(all_dens, d))[0]) for d in params["densities"]]
+    I = base_cfg.importance_table()[0].double().numpy()
+    n_feats, d_hidden = base_cfg.n_feats, base_cfg.d_hidden
+    k, R = bp["n_seeds"], params["n_random"]
+    W0, b0 = [], []
+    for j, t in zip(sel, params["targets"]):
+        Wf, bf = fill_features(base["W"][j], base["b"][j], t)
+        Wr, br = unit_starts(R, n_feats, d_hidden, params["random_seed"] + j)
+        W0.append(np.concatenate([base["W"][j], Wf, Wr])); b0.append(np.concatenate([base["b"][j], bf, br]))
+    W0, b0 = np.stack(W0), np.stack(b0)                                      # (dens, start, feats, hidden)
+    D, K = W0.shape[:2]
+    dens = np.repeat(params["densities"], K)
+    cfg = ModelConfig(n_feats=n_feats, d_hidden=d_hidden, n_inst=D * K, density=dens[:, None].repeat(n_feats, 1).tolist(), importance=I.tolist())
+    res = train(cfg, TrainConfig.from_dict(params["train"]), progress=progress,
+                init=(torch.tensor(W0.reshape(D * K, n_feats, d_hidden)).float(), torch.tensor(b0.reshape(D * K, n_feats)).float()))
+    Wt, bt = res.W.double().numpy().reshape(W0.shape), res.b.double().numpy().reshape(b0.shape)
+    out = {"densities": np.asarray(params["densities"]), "importance": I, "W_base_all": base["W"], "W_start": W0.astype(np.float32),
+           "W_trained": Wt.astype(np.float32), "b_trained": bt.astype(np.float32)}
+    L, se = zip(*(stratified_loss(np.concatenate([base["W"][j], Wt[i]]), np.concatenate([base["b"][j], bt[i]]), np.full(k + K, d), I,
+                                 n_samples=params["eval_samples"]) for i, (j, d) in enumerate(zip(sel, params["densities"]))))
+    out["loss_base"], out["se_base"] = torch.stack(L)[:, :k].numpy(), torch.stack(se)[:, :k].numpy()
+    out["loss_trained"], out["se_trained"] = torch.stack(L)[:, k:].numpy(), torch.stack(se)[:, k:].numpy()
+    # lower bounds: every feature held at norm >= r, from the filled and the random starts
+    bd, rs = params["bound_densities"], params["min_norms"]
+    # and, as the reference, our own models polished the same way without a constraint (min_norm 0)
+    starts = [(i, d, r) for d in bd for r in rs for i in [params["densities"].index(d)]]
+    Ws = np.concatenate([W0[i, :k] for i in [params["densities"].index(d) for d in bd]] + [W0[i, k:] for i, d, r in starts])
+    bs = np.concatenate([b0[i, :k] for i in [params["densities"].index(d) for d in bd]] + [b0[i, k:] for i, d, r in starts])
+    dd = np.concatenate([np.full(k, d) for d in bd] + [np.full(K - k, d) for i, d, r in starts])
+    rr = np.concatenate([np.zeros(k * len(bd))] + [np.full(K - k, r) for i, d, r in starts])
+    Wb, bb, Lb = min_norm_optimum(Ws, bs, dd, I, rr, steps=params["bound_steps"])
+    Lfull, sefull = stratified_loss(Wb, bb, dd, I, n_samples=params["eval_samples"])
+    Lfull, sefull, nb_ = Lfull.numpy(), sefull.numpy(), k * len(bd)
+    shape = (len(bd), len(rs), K - k)
+    out |= {"bound": Lb[nb_:].reshape(shape), "loss_bounded": Lfull[nb_:].reshape(shape), "se_bounded": sefull[nb_:].reshape(shape),
+            "W_bounded": Wb[nb_:].reshape(*shape, n_feats, d_hidden).astype(np.float32),
+            "loss_polished": Lfull[:nb_].reshape(len(bd), k), "se_polished": sefull[:nb_].reshape(len(bd), k),
+            "W_polished": Wb[:nb_].reshape(len(bd), k, n_feats, d_hidden).astype(np.float32)}
+    # the same k <= 1 part for our models, for comparison
+    for name, (W_, b_) in (("base", (base["W"], base["b"])), ("trained", (Wt, bt))):
+        idx = [params["densities"].index(d) for d in bd]
+        Ws_ = np.stack([W_[sel[i]] if name == "base" else W_[i] for i in idx]); bs_ = np.stack([b_[sel[i]] if name == "base" else b_[i] for i in idx])
+        p_ = torch.tensor(np.repeat(bd, Ws_.shape[1]), dtype=torch.float64)
+        Wf_, bf_ = torch.tensor(Ws_.reshape(-1, n_feats, d_hidden)).double(), torch.tensor(bs_.reshape(-1, n_feats)).double()
+        Ie = torch.tensor(I).expand(len(p_), n_feats)
+        k01 = (1 - p_) ** n_feats * relu_loss_L0(bf_, Ie) + p_ * (1 - p_) ** (n_feats - 1) * relu_loss_L1(Wf_, bf_, Ie)
+        out[f"k01_{name}"] = k01.numpy().reshape(len(bd), -1)
+    return out
+
+
 # %% ../chapters/03_demonstrating_superposition.ipynb #b14a007b
 @with_style
 def plot_superposition_grid(Ws: Sequence[np.ndarray], # one W (feats, hidden) per model
@@ -157,16 +321,13 @@ def plot_superposition_grid(Ws: Sequence[np.ndarray], # one W (feats, hidden) pe
     return fig
 
 # %% ../chapters/03_demonstrating_superposition.ipynb #3d20eeaa
-def _gram(W: Float[np.ndarray, "seed feats hidden"]) -> Float[np.ndarray, "seed feats feats"]:
-    return einsum(np.asarray(W, dtype=np.float64), np.asarray(W, dtype=np.float64), "s i h, s j h -> s i j")
-
 def learns_top_features(W: Float[np.ndarray, "seed feats hidden"], # trained models at one density
                         tol: float = 0.05, # largest allowed |Wᵀ W - P|
                        ) -> np.ndarray:
     "Per seed: Wᵀ W is the projection P onto the d_hidden most important features (features 0..m-1) to within `tol`."
     W = np.asarray(W); m, n = W.shape[-1], W.shape[-2]
     P = np.diag((np.arange(n) < m).astype(float))
-    return np.abs(_gram(W) - P).max((-2, -1)) < tol
+    return np.abs(gram(np.asarray(W, np.float64)) - P).max((-2, -1)) < tol
 
 def bias_is_mean(b: Float[np.ndarray, "seed feats"], # trained biases at one density
                  density: float, # p = 1 - S
@@ -196,11 +357,54 @@ def negative_bias_positive_interference(W: Float[np.ndarray, "seed feats hidden"
                                         min_dot: float = 0.1, # "positive interference": W_i·W_j above this
                                        ) -> np.ndarray:
     "Per seed: some represented features interfere positively (W_i·W_j > min_dot, i ≠ j), and every such feature has a negative bias."
-    M = _gram(W); n = M.shape[-1]
+    M = gram(np.asarray(W, np.float64)); n = M.shape[-1]
     rep = np.linalg.norm(np.asarray(W), axis=-1) > 0.5
     both = rep[:, :, None] & rep[:, None, :] & ~np.eye(n, dtype=bool)
     pos = (np.where(both, M, -np.inf) > min_dot).any(-1)                      # (seed, feats)
     return pos.any(-1) & np.where(pos, np.asarray(b) < 0, True).all(-1)
+
+# %% ../chapters/03_demonstrating_superposition.ipynb #18972a34
+NORM_THRESHOLDS = (0.1, 0.25, 0.5, 0.75)
+
+@with_style
+def plot_norm_profiles(W: Float[np.ndarray, "dens seed feats hidden"], # trained models
+                       densities: Sequence[float], # 1 - S of each row
+                       thresholds: Sequence[float] = NORM_THRESHOLDS, # drawn as dotted lines
+                       fig=None) -> plt.Figure:
+    "‖W_i‖ against feature index, one panel per density, one line per seed; the thresholds as dotted lines."
+    norms = np.linalg.norm(np.asarray(W, np.float64), axis=-1)
+    fig = fig or plt.figure(figsize=(7.0, 1.9))
+    axs = fig.subplots(1, len(densities), sharey=True)
+    for ax, nk, d in zip(axs, norms, densities):
+        for t in thresholds: ax.axhline(t, color="0.6", lw=0.6, ls=":", zorder=0)
+        for s, ns in enumerate(nk): ax.plot(np.arange(len(ns)), ns, "-o", ms=1.8, lw=0.8, alpha=0.8)
+        ax.set_title(f"$1-S={d:g}$", fontsize=7.5); ax.set_xticks([0, 10, 19]); ax.tick_params(labelsize=6.5)
+        ax.set_xlabel("feature $i$", fontsize=7)
+    axs[0].set_ylabel("$\\|W_i\\|$", fontsize=8); axs[0].set_yticks([0, *thresholds, 1])
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.22, top=0.86, wspace=0.08)
+    return fig
+
+# %% ../chapters/03_demonstrating_superposition.ipynb #4c19cf9d
+@with_style
+def plot_all20(densities: Sequence[float], # 1 - S of each panel
+               groups: dict[str, tuple[np.ndarray, np.ndarray]], # label -> (loss (dens, models), se (dens, models)); NaN rows skipped
+               ref: np.ndarray, # (dens,) a reference loss: losses are drawn relative to it
+               fig=None) -> plt.Figure:
+    "Per density, every model's loss relative to `ref` (dots with ±2 SE bars), one column of dots per group of starts."
+    fig = fig or plt.figure(figsize=(7.0, 2.4))
+    axs = fig.subplots(1, len(densities))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (ax, d) in enumerate(zip(axs, densities)):
+        for j, (label, (L, se)) in enumerate(groups.items()):
+            if np.isnan(L[k]).all(): continue
+            x = j + np.linspace(-0.2, 0.2, L.shape[1])
+            ax.errorbar(x, L[k] / ref[k], yerr=2 * se[k] / ref[k], fmt="o", ms=2.5, lw=0.8, color=colors[j % len(colors)])
+        ax.axhline(1, color="0.5", lw=0.6, ls="--")
+        ax.set_xticks(range(len(groups))); ax.set_xticklabels(list(groups), rotation=35, ha="right", fontsize=6.5)
+        ax.set_title(f"$1-S={d:g}$", fontsize=8); ax.tick_params(axis="y", labelsize=7)
+    axs[0].set_ylabel("loss / our best model", fontsize=8)
+    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.36, top=0.9, wspace=0.3)
+    return fig
 
 # %% ../chapters/03_demonstrating_superposition.ipynb #540f1782
 @torch.no_grad()

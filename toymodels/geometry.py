@@ -20,11 +20,13 @@ from .core import (grouped_sampler, ModelConfig, TrainConfig, ToyModel, train, e
 from .results import experiment
 
 # %% auto #0
-__all__ = ['FRACTIONS', 'FRACTION_NAMES', 'FACTOR_NAMES', 'UNIFORM_PARAMS', 'NONUNIFORM_PARAMS', 'CORRELATED_PARAMS', 'RELATIONS',
-           'dimensions_per_feature', 'nearest_fraction', 'packing_stats', 'fraction_baseline', 'tegum_factors',
-           'factor_name', 'run_uniform', 'plot_feature_dimensionality', 'factor_census', 'factor_plane', 'plot_factors',
-           'pentagon_init', 'digons_init', 'nonuniform_class', 'nonuniform_config', 'run_nonuniform', 'crossing',
-           'plot_collapse', 'pair_cosines', 'correlated_runs', 'run_correlated', 'pair_relation', 'plot_feature_sets']
+__all__ = ['FRACTIONS', 'FRACTION_NAMES', 'FACTOR_NAMES', 'UNIFORM_PARAMS', 'NONUNIFORM_PARAMS', 'READINGS', 'READINGS_PARAMS',
+           'CORRELATED_PARAMS', 'RELATIONS', 'dimensions_per_feature', 'nearest_fraction', 'packing_stats',
+           'fraction_baseline', 'tegum_factors', 'factor_name', 'run_uniform', 'plot_feature_dimensionality',
+           'factor_census', 'factor_plane', 'plot_factors', 'pentagon_init', 'digons_init', 'nonuniform_class',
+           'nonuniform_config', 'run_nonuniform', 'crossing', 'plot_collapse', 'reading_density', 'run_readings',
+           'branch_crossing', 'reading_classes', 'plot_readings', 'pair_cosines', 'correlated_runs', 'run_correlated',
+           'pair_relation', 'plot_feature_sets']
 
 # %% ../chapters/05_geometry.ipynb #cbdcfba4
 FRACTIONS = (1.0, 0.75, 2 / 3, 0.5, 0.4, 0.375, 0.0)
@@ -292,6 +294,78 @@ def plot_collapse(factors: np.ndarray, # (F,) how many times sparser feature 4 i
     ax.set_xlabel("feature 4 sparser by"); ax.set_ylabel("share of random starts")
     ax.legend(frameon=False, fontsize=7, loc="lower left")
     return fig
+
+# %% ../chapters/05_geometry.ipynb #d7b0bbf6
+READINGS = {  # name: (base density 1 - S, importance of features 0-4, the feature made sparser, what "f times sparser" means)
+    "ours (1 - S = 0.05, equal importance)": (0.05, [1.0] * 5, 4, "density"),
+    "sparser on a log scale": (0.05, [1.0] * 5, 4, "log"),
+    "base 1 - S = 0.01": (0.01, [1.0] * 5, 4, "density"),
+    "base 1 - S = 0.02": (0.02, [1.0] * 5, 4, "density"),
+    "base 1 - S = 0.1": (0.1, [1.0] * 5, 4, "density"),
+    "base 1 - S = 0.2": (0.2, [1.0] * 5, 4, "density"),
+    "importance 0.9^i, least important sparser": (0.05, [0.9**i for i in range(5)], 4, "density"),
+    "importance 0.9^i, most important sparser": (0.05, [0.9**i for i in range(5)], 0, "density"),
+}
+READINGS_PARAMS = {"readings": {k: list(v) for k, v in READINGS.items()}, "factors": np.round(np.geomspace(0.25, 10, 33), 4).tolist(),
+                   "train": TrainConfig(seed=4100).to_dict(), "max_points": 2**12}
+
+def reading_density(base: float, factor: np.ndarray, scale: str) -> np.ndarray:
+    "The sparser feature's density: base / f ('density': f times rarer) or base^f ('log': f times the log-sparsity -log(1 - S))."
+    return base / factor if scale == "density" else base ** factor
+
+@experiment("geometry_collapse_readings", READINGS_PARAMS, "5 in 2: pentagon and digon branches, one feature 0.25-10x sparser, under 8 readings of the set-up")
+def run_readings(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
+    """For each reading of the paper's set-up, train from the pentagon and from two digons (which drop the sparser
+    feature) at every factor, with the paper's recipe, and score each model by its exact expected loss."""
+    f = np.asarray(params["factors"]); R = list(params["readings"].values())
+    dens, imp, W0 = [], [], []
+    for base, importance, feat, scale in R:
+        d = np.full((len(f), 2, 5), base); d[:, :, feat] = reading_density(base, f, scale)[:, None]
+        perm = [i for i in range(5) if i != feat] + [feat]                  # the digons drop feature `feat`
+        dig = torch.zeros(len(f), 5, 2); dig[:, perm] = digons_init(len(f))
+        dens.append(d); imp.append(np.broadcast_to(importance, (len(f), 2, 5)))
+        W0.append(torch.stack([pentagon_init(len(f)), dig], 1))
+    dens, imp = np.stack(dens).reshape(-1, 5), np.stack(imp).reshape(-1, 5)
+    cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=len(dens), density=dens.tolist(), importance=imp.tolist())
+    res = train(cfg, TrainConfig.from_dict(params["train"]), progress=progress, init=(torch.stack(W0).reshape(-1, 5, 2), None))
+    L = expected_loss(res.W, res.b, cfg.density_table(), cfg.importance_table(), max_points=params["max_points"])
+    shape = (len(R), len(f), 2)
+    return {"factors": f, "W": res.W.numpy().reshape(*shape, 5, 2), "loss": L.numpy().reshape(shape)}
+
+def branch_crossing(factors: np.ndarray, # (F,) increasing sparsity factors
+                    loss: np.ndarray, # (F, 2) loss trained from the pentagon, from the digons
+                    classes: np.ndarray, # (F, 2) `nonuniform_class` of each, with the sparser feature last
+                   ) -> float:
+    "Where the digon branch's loss falls below the pentagon branch's, among factors ≥ 1 where both models are still in their own solution."
+    ok = (classes[:, 0] == "pentagon") & (classes[:, 1] == "digons") & (factors >= 1)
+    return crossing(factors[ok], loss[ok, 1] - loss[ok, 0]) if ok.sum() > 1 else float("nan")
+
+def reading_classes(W: Float[np.ndarray, "F 2 5 2"], feature: int) -> np.ndarray:
+    "`nonuniform_class` with the sparser feature moved last, (F, 2)."
+    perm = [i for i in range(5) if i != feature] + [feature]
+    return nonuniform_class(np.asarray(W)[..., perm, :].reshape(-1, 5, 2)).reshape(W.shape[:2])
+
+@with_style
+def plot_readings(factors: np.ndarray, # (F,)
+                  loss: np.ndarray, # (readings, F, 2)
+                  classes: np.ndarray, # (readings, F, 2)
+                  names: Sequence[str], # one per reading
+                  paper: float = 2.5, # the paper's collapse, drawn as a dotted line
+                  ax=None) -> plt.Figure:
+    "Per reading: the digon branch's loss over the pentagon branch's, L_digons / L_pentagon − 1, where both branches exist."
+    fig, ax = (plt.subplots(figsize=(7.0, 2.9)) if ax is None else (ax.figure, ax))
+    for r, name in enumerate(names):                       # past the palette's colours, the same colours dashed
+        ok = (classes[r, :, 0] == "pentagon") & (classes[r, :, 1] == "digons")
+        y = np.where(ok, loss[r, :, 1] / loss[r, :, 0] - 1, np.nan)
+        ax.plot(factors, y, "-" if r < len(PALETTE) else "--", color=PALETTE[r % len(PALETTE)], lw=1.2, marker="o", ms=2, label=name)
+    ax.axhline(0, color="0.4", lw=0.7); ax.axvline(1, color="0.75", lw=0.6); ax.axvline(paper, color="0.4", lw=0.8, ls=":")
+    ax.text(paper, 1.02, "paper", transform=ax.get_xaxis_transform(), ha="center", fontsize=7, color="0.3")
+    ax.set_xscale("log"); ax.set_xlim(factors[0], factors[-1]); ax.set_ylim(-0.4, 1.3)
+    ax.set_xlabel("one feature $f$ times sparser (left of 1: denser)"); ax.set_ylabel("$L_{\\mathrm{digons}} / L_{\\mathrm{pentagon}} - 1$")
+    ax.legend(frameon=False, fontsize=6.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.subplots_adjust(left=0.1, right=0.58, bottom=0.17, top=0.93)
+    return fig
+
 
 # %% ../chapters/05_geometry.ipynb #040a9c5c
 def pair_cosines(W: Float[np.ndarray, "inst feats hidden"], # weights
