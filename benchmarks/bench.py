@@ -1,6 +1,6 @@
 """Benchmark the training engines against the naive Colab-style reference (benchmarks/reference.py).
 
-    python benchmarks/bench.py                 # W1 and W2, a few steps each (~3-5 minutes)
+    python benchmarks/bench.py                 # W1, W2, W3 and W3s, a few steps each (~3-5 minutes)
     python benchmarks/bench.py --sweep 1000    # also time 10^5 models x 1000 steps of the fast engine and
                                                # extrapolate to the paper's 10 000
 Each engine runs in a fresh subprocess so peak RSS is per engine; numba compile time is excluded by a warm-up.
@@ -16,9 +16,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = {  # name: (n_feats, d_hidden, n_inst, batch, steps per engine)
+WORKLOADS = {  # name: (n_feats, d_hidden, n_inst, batch, steps per engine[, density, model kind])
     "W1": (20, 5, 10, 1024, {"reference": 100, "torch": 100, "fast": 1000}),
     "W2": (2, 1, 100_000, 1024, {"reference": 2, "torch": 2, "fast": 20}),
+    # §8's computation in superposition: |x| of 100 signed features with 40 ReLU neurons, untied, at 1 - S = 0.01
+    # (about one active feature per sample) and at 1 - S = 0.001 (W3s: 90% of samples all zero)
+    "W3": (100, 40, 10, 1024, {"reference": 20, "torch": 20, "fast": 200}, 0.01,
+           dict(hidden_activation="relu", tied=False, task="abs")),
+    "W3s": (100, 40, 10, 1024, {"reference": 20, "torch": 20, "fast": 1000}, 0.001,
+            dict(hidden_activation="relu", tied=False, task="abs")),
 }
 
 
@@ -28,9 +34,9 @@ def run_one(workload: str, engine: str, steps: int | None = None) -> dict:
     import torch
     from reference import train_reference
     from toymodels.core import ModelConfig, TrainConfig, train
-    n, m, k, batch, st = WORKLOADS[workload]
+    n, m, k, batch, st, density, kind = (*WORKLOADS[workload], 0.1, {})[:7]
     steps = steps or st[engine]
-    cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=k, density=0.1, importance=[0.9**i for i in range(n)])
+    cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=k, density=density, importance=[0.9**i for i in range(n)], **kind)
     tcfg = lambda s: TrainConfig(steps=s, batch_size=batch, log_every=max(1, s // 10), engine="torch" if engine == "reference" else engine)
     fn = (lambda c, t: train_reference(c, t)) if engine == "reference" else (lambda c, t: train(c, t, progress=False))
     fn(cfg, tcfg(2))  # warm-up: numba compile (or cache load), torch kernels
@@ -73,7 +79,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--one", nargs=2, metavar=("WORKLOAD", "ENGINE"), help=argparse.SUPPRESS)
     ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--workloads", default="W1,W2")
+    ap.add_argument("--workloads", default="W1,W2,W3,W3s")
     ap.add_argument("--sweep", type=int, default=0, help="also time the 10^5-model sweep for this many steps")
     a = ap.parse_args()
     if a.one:

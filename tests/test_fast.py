@@ -178,3 +178,111 @@ def test_fast_engine_on_cuda_says_why_in_one_short_line():
         train(ModelConfig(), TrainConfig(engine="fast", device="cuda", steps=1), progress=False)
     msg = str(e.value)
     assert "CPU only" in msg and "engine='torch'" in msg and len(msg) < 120 and "ModelConfig(" not in msg
+
+
+# ---------------------------------------------------------------- model kinds: §7 ReLU hidden layer, §8 abs (untied)
+ABS = dict(hidden_activation="relu", tied=False, task="abs")
+KINDS = {"hidden_relu": dict(hidden_activation="relu"), "abs": ABS, "untied": dict(tied=False),
+         "abs_linear_out": dict(tied=False, task="abs", activation="linear"), "abs_linear_hidden": dict(tied=False, task="abs")}
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_kinds_kernel_replays_autograd_and_torch_optim_exactly(kind, optimizer):
+    """`_train_kernel_kinds` (every kind other than the default) equals a step-by-step replay with autograd and
+    `torch.optim` on the kernel's own batches (`sample_batch(..., signed=cfg.signed)`), dense and sparse instances."""
+    import toymodels.fast as fast
+    from toymodels.core import SCHEDULES, make_optimizer
+    n, m = 6, 4
+    dens = [[1.0] * n, [0.5] * n, [0.01] * n, [0.03] * n, [0.1] * n]
+    cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=len(dens), density=dens, importance=[0.9**i for i in range(n)], **KINDS[kind])
+    sparse = fast._sparse_tables(cfg.density_table().numpy(), 100)[0][:, 0] >= 0
+    assert sparse.any() and not sparse.all()
+    tcfg = TrainConfig(steps=30, batch_size=100, lr=1e-2, optimizer=optimizer, schedule="cosine", seed=6, log_every=7)
+    res = train_fast(cfg, tcfg, progress=False)
+    model = ToyModel(cfg, torch.Generator().manual_seed(tcfg.seed))
+    opt = make_optimizer(list(model.parameters()), tcfg)
+    replay = []
+    for s in range(tcfg.steps):
+        for group in opt.param_groups: group["lr"] = tcfg.lr * SCHEDULES[tcfg.schedule](s, tcfg.steps)
+        x = sample_batch(cfg.density_table(), tcfg.batch_size, tcfg.seed, s, signed=cfg.signed)
+        loss = loss_per_instance(model(x), model.target(x), model.importance)
+        opt.zero_grad(); loss.sum().backward(); opt.step()
+        if s % tcfg.log_every == 0 or s == tcfg.steps - 1: replay.append(loss.detach())
+    for got, want in [(res.W, model.W), (res.W_out, model.W_out), (res.b, model.b)]:
+        torch.testing.assert_close(got, want.detach(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(res.losses, torch.stack(replay), rtol=1e-4, atol=1e-7)
+
+
+def test_kinds_kernel_matches_the_default_kernels_on_the_default_model(monkeypatch):
+    "Forced onto the default model, the per-sample kernel reproduces the generated and the tile kernels' training."
+    import toymodels.fast as fast
+    cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=4, density=[[1.0] * 5, [0.3] * 5, [0.05] * 5, [0.01] * 5])
+    tcfg = TrainConfig(steps=40, batch_size=100, seed=2, log_every=5)
+    a = train_fast(cfg, tcfg, progress=False)
+    monkeypatch.setattr(type(cfg), "is_default_kind", property(lambda self: False))
+    b = train_fast(cfg, tcfg, progress=False)
+    torch.testing.assert_close(a.W, b.W, rtol=0, atol=1e-5)
+    torch.testing.assert_close(a.losses, b.losses, rtol=1e-5, atol=1e-7)
+
+
+def test_signed_sample_batch_is_the_unsigned_stream_mapped_to_minus_one_one():
+    dens = np.array([[0.02, 0.1, 1.0]] * 3, np.float32)                 # the sparse and the dense sampler
+    for step in (0, 3):
+        u, s = sample_batch(dens, 500, seed=4, step=step), sample_batch(dens, 500, seed=4, step=step, signed=True)
+        torch.testing.assert_close(s, torch.where(u != 0, 2 * u - 1, 0.0), rtol=0, atol=1e-6)
+    x = sample_batch(np.array([[1.0]], np.float32), 100_000, signed=True)
+    assert abs(x.mean()) < 0.01 and abs(x.var() - 1 / 3) < 0.01 and x.min() >= -1 and x.max() < 1
+
+
+def test_hand_built_models_are_exact_in_the_fast_engine():
+    """The clean §8 case (n=3, m=6, dense: neurons ReLU(x_i), ReLU(-x_i), output their sum) and the §7 identity model
+    have zero loss, so the kernel logs a loss of exactly 0 and its gradient leaves the weights where they are."""
+    W = torch.zeros(2, 3, 6); W_out = torch.zeros(2, 3, 6)
+    for i in range(3):
+        W[:, i, 2 * i], W[:, i, 2 * i + 1] = 1.0, -1.0
+        W_out[:, i, 2 * i], W_out[:, i, 2 * i + 1] = 1.0, 1.0
+    tcfg = TrainConfig(steps=5, batch_size=256, lr=0.1, optimizer="sgd", engine="fast")
+    r = train(ModelConfig(n_feats=3, d_hidden=6, n_inst=2, density=[[1.0] * 3, [0.3] * 3], **ABS), tcfg,
+              progress=False, init=(W, torch.zeros(2, 3), W_out))
+    assert r.losses.abs().max() == 0 and torch.equal(r.W, W) and torch.equal(r.W_out, W_out) and r.b.abs().max() == 0
+    I = torch.eye(3).expand(2, 3, 3)
+    r = train(ModelConfig(n_feats=3, d_hidden=3, n_inst=2, density=[[1.0] * 3, [0.3] * 3], hidden_activation="relu"), tcfg,
+              progress=False, init=(I, None))
+    assert r.losses.abs().max() == 0 and torch.equal(r.W, I)
+    r = train(ModelConfig(n_feats=3, d_hidden=6, n_inst=1, density=1.0, **ABS), tcfg, progress=False, init=(W[:1], None, -W_out[:1]))
+    assert r.losses[0].item() > 0.1                                      # the check is not vacuous
+
+
+def test_kinds_same_statistics_as_torch_and_reference():
+    """The §8 abs model (n=5, m=4, 1-S = 0.1), paired as in `test_same_statistics_as_torch_and_reference`: the final
+    losses of the fast, torch and reference engines agree (|t| < 4, means within 6%: the instance-to-instance spread
+    of the final loss is ~15% of its mean, so the standard error of a 40-instance mean is ~2.4%)."""
+    cfg = ModelConfig(n_feats=5, d_hidden=4, n_inst=40, density=0.1, importance=[0.9**i for i in range(5)], **ABS)
+    tcfg = dict(steps=800, batch_size=128, lr=1e-2, seed=11)
+    nt = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = {"fast": train(cfg, TrainConfig(**tcfg, engine="fast"), progress=False).model,
+               "torch": train(cfg, TrainConfig(**tcfg, engine="torch"), progress=False).model,
+               "reference": train_reference(cfg, TrainConfig(**tcfg)).model}
+        res = {k: evaluate_loss(m, n_samples=2**15) for k, m in res.items()}
+        init = evaluate_loss(ToyModel(cfg, torch.Generator().manual_seed(11)), n_samples=2**15)
+    finally:
+        torch.set_num_threads(nt)
+    for other in ("torch", "reference"):
+        t = _paired_t(res["fast"], res[other])
+        assert abs(t) < 4, (other, t, res["fast"].mean().item(), res[other].mean().item())
+        assert abs(res["fast"].mean() / res[other].mean() - 1) < 0.06
+    assert res["fast"].mean() < 0.6 * init.mean()
+
+
+def test_untied_snapshots_match_between_engines():
+    "Snapshots of W_out mean the same in both engines: the weights after the same number of optimiser steps."
+    cfg = ModelConfig(n_feats=3, d_hidden=6, n_inst=2, density=0.3, **ABS)
+    tc = dict(steps=10, batch_size=64, lr=1e-12, seed=1)
+    f = train(cfg, TrainConfig(**tc, engine="fast"), progress=False, record_every=5)
+    t = train(cfg, TrainConfig(**tc, engine="torch"), progress=False, record_every=5)
+    assert f.snapshot_W_out.shape == (3, 2, 3, 6)
+    torch.testing.assert_close(f.snapshot_W_out, t.snapshot_W_out)
+    torch.testing.assert_close(f.snapshots, t.snapshots)

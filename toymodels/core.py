@@ -21,15 +21,16 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'SCHEDULES', 'OPTIMIZERS', 'ENGINES', 'PALETTE', 'IMPORTANCE_CMAP', 'SUPERPOSITION_CMAP', 'GROUP_KINDS',
-           'ModelConfig', 'TrainConfig', 'sample_features', 'ToyModel', 'loss_per_instance', 'evaluate_loss',
-           'TrainResult', 'snapshot_steps', 'make_optimizer', 'train', 'feature_norms', 'superposition',
-           'dimensionality', 'cosines', 'represented', 'n_represented', 'importance_colors', 'styled', 'with_style',
-           'sweep_config', 'train_sweep', 'best_seed', 'phase_grid', 'sweep_tables', 'gram', 'expected_loss',
-           'relu_loss_L0', 'relu_loss_L1', 'grouped_sampler']
+__all__ = ['ACTIVATIONS', 'TASKS', 'SCHEDULES', 'OPTIMIZERS', 'ENGINES', 'PALETTE', 'IMPORTANCE_CMAP', 'SUPERPOSITION_CMAP',
+           'GROUP_KINDS', 'ModelConfig', 'TrainConfig', 'sample_features', 'ToyModel', 'loss_per_instance',
+           'evaluate_loss', 'TrainResult', 'snapshot_steps', 'make_optimizer', 'train', 'feature_norms',
+           'superposition', 'dimensionality', 'cosines', 'represented', 'n_represented', 'importance_colors', 'styled',
+           'with_style', 'sweep_config', 'train_sweep', 'best_seed', 'phase_grid', 'sweep_tables', 'gram',
+           'expected_loss', 'relu_loss_L0', 'relu_loss_L1', 'grouped_sampler']
 
 # %% ../chapters/02_toy_model.ipynb #a212a4d9
 ACTIVATIONS = ("relu", "linear")
+TASKS = ("reconstruct", "abs")  # the target: x itself, or |x| of signed inputs (the paper's §8)
 
 def _nested(x):
     "Turn a number, sequence, array or tensor into nested tuples of floats (hashable, JSON-friendly)."
@@ -64,6 +65,8 @@ def _check_table(name, v, shape, lo, hi, lo_open):
         rng = f"{'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}{']' if hi is not None else ')'}"
         raise ValueError(f"{name} must lie in {rng}, got {a[bad].flat[0]!r}")
 
+_OMIT = {"omit_default": True}  # field metadata: `to_dict` leaves the field out while it has its default value
+
 def _table(v, n_inst, n_feats, device=None) -> Float[Tensor, "inst feats"]:
     t = torch.as_tensor(np.asarray(v, dtype=np.float32), device=device)
     return t.expand(n_inst, n_feats).contiguous()
@@ -76,6 +79,14 @@ class ModelConfig:
     ...                   importance=[0.9**i for i in range(5)])
     >>> tuple(cfg.density_table().shape), ModelConfig.from_dict(cfg.to_dict()) == cfg
     ((3, 5), True)
+
+    Three fields pick the model; their defaults are the tied model above, and `to_dict` leaves them out while
+    they have their defaults (so the stored specifications of older results do not change):
+
+    >>> hidden_relu = ModelConfig(hidden_activation="relu")                            # §7: h = ReLU(W x)
+    >>> abs_model = ModelConfig(hidden_activation="relu", tied=False, task="abs")      # §8: y' = ReLU(W_out ReLU(W x) + b) ≈ |x|
+    >>> "tied" in ModelConfig().to_dict(), abs_model.to_dict()["task"]
+    (False, 'abs')
     """
     n_feats: int = 5 # n, the number of features
     d_hidden: int = 2 # m, the number of hidden dimensions
@@ -84,11 +95,22 @@ class ModelConfig:
     density: Any = 1.0 # 1 - S: a number, one per feature, or an (n_inst, n_feats) table, each in (0, 1]
     importance: Any = 1.0 # I: a number, one per feature, or an (n_inst, n_feats) table, each >= 0
     init_scale: float = 1.0 # multiplies the Xavier-normal std sqrt(2 / (n_feats + d_hidden))
+    hidden_activation: str = dataclasses.field(default="linear", metadata=_OMIT) # "linear": h = W x; "relu": h = ReLU(W x) (§7's privileged basis)
+    tied: bool = dataclasses.field(default=True, metadata=_OMIT) # True: the output weights are W itself; False: a separate W_out (inst, feats, hidden)
+    task: str = dataclasses.field(default="reconstruct", metadata=_OMIT) # "reconstruct": x in [0, 1), target x; "abs": x in [-1, 1), target |x| (§8)
 
     def __post_init__(self):
         for name in ("n_feats", "d_hidden", "n_inst"): object.__setattr__(self, name, _check_int(name, getattr(self, name)))
         if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if not isinstance(self.hidden_activation, str) or self.hidden_activation not in ACTIVATIONS:
+            raise ValueError(f"hidden_activation must be one of {ACTIVATIONS}, got {self.hidden_activation!r}")
+        if not isinstance(self.tied, (bool, np.bool_)): raise ValueError(f"tied must be True or False, got {self.tied!r}")
+        object.__setattr__(self, "tied", bool(self.tied))
+        if not isinstance(self.task, str) or self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.task == "abs" and self.tied:
+            raise ValueError("tied must be False for task='abs': computing |x| needs separate input and output weights (W, W_out)")
         shape = (self.n_inst, self.n_feats)
         _check_table("density", self.density, shape, 0.0, 1.0, lo_open=True)
         _check_table("importance", self.importance, shape, 0.0, None, lo_open=False)
@@ -104,14 +126,25 @@ class ModelConfig:
         "Feature importance I as an `(n_inst, n_feats)` tensor."
         return _table(self.importance, self.n_inst, self.n_feats, device)
 
+    @property
+    def signed(self) -> bool:
+        "Whether inputs are signed, Uniform[-1, 1) when non-zero (the abs task), rather than Uniform[0, 1)."
+        return self.task == "abs"
+
+    @property
+    def is_default_kind(self) -> bool:
+        "The tied model with a linear hidden layer that reconstructs x (§2-§6)."
+        return self.hidden_activation == "linear" and self.tied and self.task == "reconstruct"
+
     def to_dict(self) -> dict: return _to_dict(self)
     @classmethod
     def from_dict(cls, d: dict): return cls(**d)
 
 def _to_dict(cfg) -> dict:
-    "A JSON-friendly dict of a config (nested tuples become lists)."
+    "A JSON-friendly dict of a config (nested tuples become lists); fields marked `_OMIT` are left out at their default."
     def conv(v): return [conv(u) for u in v] if isinstance(v, tuple) else v
-    return {f.name: conv(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    return {f.name: conv(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
+            if not (f.metadata.get("omit_default") and getattr(cfg, f.name) == f.default)}
 
 # %% ../chapters/02_toy_model.ipynb #d7e8e5e6
 SCHEDULES: dict[str, Callable[[int, int], float]] = {
@@ -159,55 +192,77 @@ def sample_features(
     density: Float[Tensor, "inst feats"], # 1 - S for each instance and feature
     batch_size: int, # samples per instance
     generator: torch.Generator | None = None, # the random stream (on density's device)
+    signed: bool = False, # non-zero values Uniform[-1, 1) instead of Uniform[0, 1) (the abs task of §8)
 ) -> Float[Tensor, "inst batch feats"]:
-    "Draw a batch: each entry is 0 with probability S, else Uniform[0, 1), independently."
+    "Draw a batch: each entry is 0 with probability S, else Uniform[0, 1) (or Uniform[-1, 1) if signed), independently."
     n_inst, n_feats = density.shape
     u = torch.rand((n_inst, batch_size, n_feats), generator=generator, device=density.device, dtype=density.dtype)
     p = density[:, None, :]
-    return torch.where(u < p, u / p, torch.zeros((), dtype=u.dtype, device=u.device))
+    v = 2 * (u / p) - 1 if signed else u / p
+    return torch.where(u < p, v, torch.zeros((), dtype=u.dtype, device=u.device))
 
 # %% ../chapters/02_toy_model.ipynb #a46d6dd3
 class ToyModel(nn.Module):
-    "`n_inst` tied-weight toy models `x' = act(Wᵀ W x + b)`, stacked on a leading instance axis."
+    """`n_inst` toy models stacked on a leading instance axis: `h = act_h(W x)`, `x' = act(W_outᵀ h + b)`.
+    Tied models (the default) have `W_out = W`; untied ones (`cfg.tied=False`) a parameter `W_out` of W's layout."""
     def __init__(self,
-                 cfg: ModelConfig, # sizes, activation, density and importance
-                 generator: torch.Generator | None = None, # draws the initial W
+                 cfg: ModelConfig, # sizes, activations, tying, task, density and importance
+                 generator: torch.Generator | None = None, # draws the initial W (then W_out, if untied)
                  device: str | torch.device = "cpu"):
         super().__init__()
         self.cfg = cfg
         std = cfg.init_scale * math.sqrt(2.0 / (cfg.n_feats + cfg.d_hidden))
-        W = torch.randn((cfg.n_inst, cfg.n_feats, cfg.d_hidden), generator=generator, device=device) * std
+        shape = (cfg.n_inst, cfg.n_feats, cfg.d_hidden)
+        W = torch.randn(shape, generator=generator, device=device) * std
         self.W: Float[Tensor, "inst feats hidden"] = nn.Parameter(W)
+        if not cfg.tied:  # drawn after W, so W is the same draw as a tied model's
+            self.W_out = nn.Parameter(torch.randn(shape, generator=generator, device=device) * std)
         self.b: Float[Tensor, "inst feats"] = nn.Parameter(torch.zeros((cfg.n_inst, cfg.n_feats), device=device))
         self.register_buffer("density", cfg.density_table(device))
         self.register_buffer("importance", cfg.importance_table(device))
 
+    @property
+    def W_out(self) -> Float[Tensor, "inst feats hidden"]:
+        "The output weights, row `W_out[k, i]` reads feature i's output from the hidden layer: W itself if tied."
+        if "W_out" in self._parameters: return self._parameters["W_out"]
+        if self.cfg.tied: return self.W
+        raise AttributeError("W_out")  # only while an untied model is being built
+
     def hidden(self, x: Float[Tensor, "inst batch feats"]) -> Float[Tensor, "inst batch hidden"]:
-        "h = W x"
-        return einsum(x, self.W, "inst batch feats, inst feats hidden -> inst batch hidden")
+        "h = W x, or ReLU(W x) with `hidden_activation='relu'`"
+        h = einsum(x, self.W, "inst batch feats, inst feats hidden -> inst batch hidden")
+        return torch.relu(h) if self.cfg.hidden_activation == "relu" else h
 
     def forward(self, x: Float[Tensor, "inst batch feats"]) -> Float[Tensor, "inst batch feats"]:
-        "x' = act(Wᵀ h + b)"
-        out = einsum(self.hidden(x), self.W, "inst batch hidden, inst feats hidden -> inst batch feats") + self.b[:, None, :]
+        "x' = act(W_outᵀ h + b)"
+        out = einsum(self.hidden(x), self.W_out, "inst batch hidden, inst feats hidden -> inst batch feats") + self.b[:, None, :]
         return torch.relu(out) if self.cfg.activation == "relu" else out
+
+    def target(self, x: Float[Tensor, "inst batch feats"]) -> Float[Tensor, "inst batch feats"]:
+        "What the output should be: x, or |x| for the abs task."
+        return x.abs() if self.cfg.task == "abs" else x
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Float[Tensor, "inst batch feats"]:
         "A batch from this model's data distribution."
-        return sample_features(self.density, batch_size, generator)
+        return sample_features(self.density, batch_size, generator, signed=self.cfg.signed)
 
     @classmethod
-    def from_weights(cls, cfg: ModelConfig, W: Float[Tensor, "inst feats hidden"], b: Float[Tensor, "inst feats"]):
-        "A model with the given weights (e.g. loaded from a results file)."
+    def from_weights(cls, cfg: ModelConfig, W: Float[Tensor, "inst feats hidden"], b: Float[Tensor, "inst feats"],
+                     W_out: Float[Tensor, "inst feats hidden"] | None = None):
+        "A model with the given weights (e.g. loaded from a results file); `W_out` for untied models only."
+        if (W_out is None) != cfg.tied:
+            raise ValueError(f"W_out must be {'omitted for a tied' if cfg.tied else 'given for an untied'} model (tied={cfg.tied})")
         device = torch.as_tensor(W).device
         m = cls(cfg, torch.Generator(device=device), device=device)  # a private generator: the global RNG is untouched
         with torch.no_grad():
             m.W.copy_(torch.as_tensor(W)); m.b.copy_(torch.as_tensor(b))
+            if W_out is not None: m.W_out.copy_(torch.as_tensor(W_out))
         return m
 
 # %% ../chapters/02_toy_model.ipynb #083d338e
 def loss_per_instance(
     x_hat: Float[Tensor, "inst batch feats"], # reconstruction
-    x: Float[Tensor, "inst batch feats"], # input
+    x: Float[Tensor, "inst batch feats"], # the target: the input x, or `model.target(x)` (|x| for the abs task)
     importance: Float[Tensor, "inst feats"], # I
 ) -> Float[Tensor, " inst"]:
     "Importance-weighted squared error, mean over batch and features."
@@ -226,7 +281,7 @@ def evaluate_loss(model: ToyModel, # the models
     total = torch.zeros(model.cfg.n_inst, device=model.W.device)
     for start in range(0, n_samples, batch_size):
         x = sampler(min(batch_size, n_samples - start), g)
-        total += loss_per_instance(model(x), x, model.importance) * x.shape[1]
+        total += loss_per_instance(model(x), model.target(x), model.importance) * x.shape[1]
     return total / n_samples
 
 # %% ../chapters/02_toy_model.ipynb #ddc32780
@@ -241,9 +296,12 @@ class TrainResult:
     snapshots: Float[Tensor, "snap inst feats hidden"] | None = None # W after `snapshot_steps[k]` optimiser steps
     snapshot_b: Float[Tensor, "snap inst feats"] | None = None # b at the same steps
     snapshot_steps: Tensor | None = None # (snap,) optimiser steps taken before each snapshot: 0 = init, `steps` = final
+    snapshot_W_out: Float[Tensor, "snap inst feats hidden"] | None = None # W_out at the same steps (untied models only)
 
     @property
     def W(self) -> Float[Tensor, "inst feats hidden"]: return self.model.W.detach()
+    @property
+    def W_out(self) -> Float[Tensor, "inst feats hidden"]: return self.model.W_out.detach()
     @property
     def b(self) -> Float[Tensor, "inst feats"]: return self.model.b.detach()
 
@@ -274,12 +332,18 @@ def _check_finite(loss: Tensor, step: int):
         raise FloatingPointError(f"non-finite loss at step {step} in instance(s) {bad[:10]}; try a smaller lr")
 
 def _init_weights(model: ToyModel, init) -> None:
-    "Overwrite a freshly initialised model's W and b with `init = (W, b)` (b may be None: zeros)."
-    W, b = init
+    "Overwrite a freshly initialised model's weights with `init = (W, b)` or, untied, `(W, b, W_out)` (b may be None: zeros)."
+    if len(init) != (2 if model.cfg.tied else 3):
+        raise ValueError(f"init must be {'(W, b)' if model.cfg.tied else '(W, b, W_out)'} for a model with tied={model.cfg.tied}")
+    W, b = init[:2]
     W = torch.as_tensor(W, dtype=torch.float32)
     if W.shape != model.W.shape: raise ValueError(f"init W has shape {tuple(W.shape)}, expected {tuple(model.W.shape)}")
     with torch.no_grad():
         model.W.copy_(W); model.b.copy_(torch.zeros_like(model.b) if b is None else torch.as_tensor(b, dtype=torch.float32))
+        if not model.cfg.tied:
+            W_out = torch.as_tensor(init[2], dtype=torch.float32)
+            if W_out.shape != model.W.shape: raise ValueError(f"init W_out has shape {tuple(W_out.shape)}, expected {tuple(model.W.shape)}")
+            model.W_out.copy_(W_out)
 
 def _train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, init=None, sampler: Callable | None = None,
                 record_every: int | Sequence[int] | None = None) -> TrainResult:
@@ -293,16 +357,17 @@ def _train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, ini
     losses, log_steps = [], []
     snaps = snapshot_steps(record_every, tcfg.steps)
     record = set() if snaps is None else set(snaps.tolist())
-    snap_W, snap_b = [], []
+    snap_W, snap_b, snap_W_out = [], [], []
     def snapshot():
         snap_W.append(model.W.detach().cpu().clone()); snap_b.append(model.b.detach().cpu().clone())
+        if not cfg.tied: snap_W_out.append(model.W_out.detach().cpu().clone())
     t0 = time.perf_counter()
     bar = tqdm(range(tcfg.steps), disable=not progress, desc=f"train {cfg.n_inst} models", leave=False)
     for step in bar:
         if step in record: snapshot()
         for group in opt.param_groups: group["lr"] = tcfg.lr * sched(step, tcfg.steps)
         x = sampler(tcfg.batch_size, g)
-        loss = loss_per_instance(model(x), x, model.importance)
+        loss = loss_per_instance(model(x), model.target(x), model.importance)
         opt.zero_grad(set_to_none=True)
         loss.sum().backward()
         opt.step()
@@ -315,6 +380,7 @@ def _train_torch(cfg: ModelConfig, tcfg: TrainConfig, progress: bool = True, ini
     res = TrainResult(model, torch.stack(losses), torch.tensor(log_steps), time.perf_counter() - t0, tcfg)
     if snaps is not None:
         res.snapshots, res.snapshot_b, res.snapshot_steps = torch.stack(snap_W), torch.stack(snap_b), torch.from_numpy(snaps)
+        if not cfg.tied: res.snapshot_W_out = torch.stack(snap_W_out)
     return res
 
 _ENGINE_FUNCS: dict[str, Callable[..., TrainResult]] = {"torch": _train_torch}
@@ -329,7 +395,7 @@ def train(cfg: ModelConfig, # the models
           tcfg: TrainConfig = TrainConfig(), # the recipe
           progress: bool = True, # show a tqdm progress bar
           device: str | None = None, # override `tcfg.device`
-          init: tuple | None = None, # start from (W (inst, feats, hidden), b (inst, feats) or None) instead of the seeded init
+          init: tuple | None = None, # start from (W (inst, feats, hidden), b (inst, feats) or None[, W_out if untied]) instead of the seeded init
           sampler: Callable | None = None, # a custom data distribution: sampler(batch_size, generator) -> x (inst, batch, feats); torch engine
           record_every: int | Sequence[int] | None = None, # snapshot W, b every k steps or at these steps (see `snapshot_steps`)
          ) -> TrainResult:

@@ -80,6 +80,20 @@ def _sample_tile(st, tlen, p, invp, x):
                 u = np.float32(np.int32(z >> _U8)) * _INV24
                 xi[r0 + l] = u * ip if u < pi else np.float32(0.0)
 
+@njit(cache=_CACHE, fastmath=_FM)
+def _sample_tile_signed(st, tlen, p, invp2, x):
+    "`_sample_tile` with signed values: the same draws, u < p maps to 2 u / p - 1 in [-1, 1) (invp2 = 2 / p)."
+    nf = p.shape[0]; L = _LANES
+    for r0 in range(0, tlen, L):
+        nl = min(L, tlen - r0)
+        for i in range(nf):
+            pi = p[i]; ip = invp2[i]; xi = x[i]
+            for l in range(nl):
+                z, a0, a1, a2, a3 = _xoshiro(st[l], st[L + l], st[2 * L + l], st[3 * L + l])
+                st[l] = a0; st[L + l] = a1; st[2 * L + l] = a2; st[3 * L + l] = a3
+                u = np.float32(np.int32(z >> _U8)) * _INV24
+                xi[r0 + l] = u * ip - np.float32(1.0) if u < pi else np.float32(0.0)
+
 # %% ../chapters/A1_methods.ipynb #eb7f065d
 _SPARSE_Q = 0.6  # instances whose samples are non-zero with probability q below this draw only the non-zero ones
 
@@ -141,22 +155,44 @@ def _sample_tile_sparse(st, tlen, p, c, invp, invc, x, none):
                 xi[r0 + l] = u * v if u < t else np.float32(0.0)
                 none[l] = nn & (u >= t)
 
+@njit(cache=_CACHE, fastmath=_FM)
+def _sample_tile_sparse_signed(st, tlen, p, c, invp2, invc2, x, none):
+    "`_sample_tile_sparse` with signed values (invp2 = 2 / p, invc2 = 2 / c): the same draws, mapped to [-1, 1)."
+    nf = p.shape[0]; L = _LANES
+    for r0 in range(0, tlen, L):
+        nl = min(L, tlen - r0)
+        for l in range(nl): none[l] = True
+        for i in range(nf):
+            pi = p[i]; ci = c[i]; ip = invp2[i]; ic = invc2[i]; xi = x[i]
+            for l in range(nl):
+                z, a0, a1, a2, a3 = _xoshiro(st[l], st[L + l], st[2 * L + l], st[3 * L + l])
+                st[l] = a0; st[L + l] = a1; st[2 * L + l] = a2; st[3 * L + l] = a3
+                u = np.float32(np.int32(z >> _U8)) * _INV24
+                nn = none[l]
+                t = ci if nn else pi; v = ic if nn else ip
+                xi[r0 + l] = u * v - np.float32(1.0) if u < t else np.float32(0.0)
+                none[l] = nn & (u >= t)
+
 @njit(cache=_CACHE)
-def _sample_batch(density, batch_size, seed, step, inst0):
+def _sample_batch(density, batch_size, seed, step, inst0, signed):
     n_inst, nf = density.shape
     out = np.empty((n_inst, batch_size, nf), np.float32)
     buf = np.empty((nf, -(-batch_size // _LANES) * _LANES), np.float32); none = np.empty(_LANES, np.bool_)
     st = _seed_states(seed, inst0, n_inst)
     binom, cond = _sparse_tables(density, batch_size)
+    k = np.float32(2.0) if signed else np.float32(1.0)
     for j in range(n_inst):
-        p = density[j].copy(); invp = (np.float32(1.0) / p).astype(np.float32)
-        c = cond[j].copy(); invc = (np.float32(1.0) / c).astype(np.float32)
+        p = density[j].copy(); invp = (k / p).astype(np.float32)
+        c = cond[j].copy(); invc = (k / c).astype(np.float32)
         for s in range(step + 1):
             if binom[j, 0] < 0:
-                _sample_tile(st[j], batch_size, p, invp, buf)
+                if signed: _sample_tile_signed(st[j], batch_size, p, invp, buf)
+                else: _sample_tile(st[j], batch_size, p, invp, buf)
             else:
                 K = _draw_count(st[j], batch_size, binom[j])
-                _sample_tile_sparse(st[j], -(-K // _LANES) * _LANES, p, c, invp, invc, buf, none)  # whole rounds of lanes
+                R = -(-K // _LANES) * _LANES  # whole rounds of lanes
+                if signed: _sample_tile_sparse_signed(st[j], R, p, c, invp, invc, buf, none)
+                else: _sample_tile_sparse(st[j], R, p, c, invp, invc, buf, none)
                 buf[:, K:] = 0.0
         out[j] = buf[:, :batch_size].T
     return out
@@ -166,10 +202,11 @@ def sample_batch(density, # 1 - S: (n_inst, n_feats)
                  seed: int = 0, # the training seed
                  step: int = 0, # the training step
                  inst0: int = 0, # global index of the first instance (streams depend on it)
+                 signed: bool = False, # values in [-1, 1) (the abs task, `ModelConfig.signed`)
                 ) -> torch.Tensor: # (n_inst, batch, n_feats)
     "The batch that `train_fast` sees at `step`, for inspection and testing."
     d = np.ascontiguousarray(np.asarray(density, dtype=np.float32))
-    return torch.from_numpy(_sample_batch(d, int(batch_size), int(seed), int(step), int(inst0)))
+    return torch.from_numpy(_sample_batch(d, int(batch_size), int(seed), int(step), int(inst0), bool(signed)))
 
 # %% ../chapters/A1_methods.ipynb #397ccc42
 @njit(cache=_CACHE, fastmath=_FM)
@@ -342,6 +379,102 @@ def _train_kernel(W, B, MW, VW, Mb, Vb, ST, density, importance, cond, binom, st
             _opt_update(b, gb, Mb[j], Vb[j], coefs[s], kind, momentum)
         W[j] = w; B[j] = b; ST[j] = st
 
+@njit(cache=_CACHE, fastmath=_FM)
+def _sample_fwd_bwd(w, b, WoT, imp, scale, x, t, h, gh, o, act, wo, relu, hrelu, absy, gw, gb):
+    """Forward and backward pass of sample x[:, t] for any model kind, touching only its non-zero inputs, non-zero
+    hidden units and outputs with a gradient. w holds W (feats, hidden) and, untied, W_out after it at offset wo
+    (wo = 0: tied); WoT is W_out transposed (hidden, feats). Returns sum_i I_i (y'-y)^2, or -1 for an all-zero sample
+    (which adds nothing here: the caller counts it for `_zero_terms`)."""
+    nf = x.shape[0]; m = h.shape[0]
+    na = 0
+    for i in range(nf):
+        if x[i, t] != np.float32(0.0):
+            act[na] = i; na += 1
+    if na == 0: return -1.0
+    for k in range(m): h[k] = 0.0
+    for a in range(na):                                   # h = act_h(W^T x), over the non-zero x_i
+        i = act[a]; xi = x[i, t]; base = i * m
+        for k in range(m): h[k] += xi * w[base + k]
+    if hrelu:
+        for k in range(m): h[k] = max(h[k], np.float32(0.0))
+    for i in range(nf): o[i] = b[i]
+    for k in range(m):                                    # o = W_out h + b, over the non-zero h_k
+        hk = h[k]
+        if hk != np.float32(0.0):
+            row = WoT[k]
+            for i in range(nf): o[i] += hk * row[i]
+    for k in range(m): gh[k] = 0.0
+    loss = np.float32(0.0)
+    for i in range(nf):                                   # g = dL/do; dW_out += g h^T; gh = W_out^T g
+        oi = o[i]; xi = x[i, t]
+        y = abs(xi) if absy else xi
+        d = (max(oi, np.float32(0.0)) if relu else oi) - y
+        loss += imp[i] * d * d
+        if relu and not oi > np.float32(0.0): continue
+        g = d * scale[i]
+        gb[i] += g
+        base = wo + i * m
+        for k in range(m):
+            gw[base + k] += g * h[k]
+            gh[k] += g * w[base + k]
+    if hrelu:
+        for k in range(m):
+            if not h[k] > np.float32(0.0): gh[k] = 0.0
+    for a in range(na):                                   # dW += x gh^T, over the non-zero x_i
+        i = act[a]; xi = x[i, t]; base = i * m
+        for k in range(m): gw[base + k] += xi * gh[k]
+    return loss
+
+@njit(parallel=True, cache=_CACHE, fastmath=_FM)
+def _train_kernel_kinds(W, B, MW, VW, Mb, Vb, ST, density, importance, cond, binom, step0, nsteps, coefs, batch,
+                        kind, momentum, relu, hrelu, tied, signed, absy, log_row, losses, T):
+    """`_train_kernel` for every model kind (`ModelConfig` hidden_activation, tied, task): the same random stream
+    (signed or not), the same all-zero skipping, but a per-sample pass that skips zero inputs and hidden units."""
+    N, nf = B.shape
+    nw = W.shape[1]
+    m = nw // nf if tied else nw // (2 * nf)
+    wo = 0 if tied else nf * m
+    k2 = np.float32(2.0) if signed else np.float32(1.0)
+    for j in prange(N):
+        w = W[j].copy(); b = B[j].copy(); st = ST[j].copy()
+        p = density[j].copy(); invp = (k2 / p).astype(np.float32)
+        c = cond[j].copy(); invc = (k2 / c).astype(np.float32); bn = binom[j].copy()
+        imp = importance[j].copy()
+        scale = (np.float32(2.0 / (batch * nf)) * imp).astype(np.float32)
+        x = np.empty((nf, T), np.float32); WoT = np.empty((m, nf), np.float32)
+        h = np.empty(m, np.float32); gh = np.empty(m, np.float32); o = np.empty(nf, np.float32)
+        act = np.empty(nf, np.int64)
+        gw = np.empty(nw, np.float32); gb = np.empty(nf, np.float32); none = np.empty(_LANES, np.bool_)
+        for s in range(step0, step0 + nsteps):
+            gw[:] = 0.0; gb[:] = 0.0
+            for i in range(nf):
+                for k in range(m): WoT[k, i] = w[wo + i * m + k]
+            loss = 0.0
+            dense = bn[0] < 0
+            K = batch if dense else _draw_count(st, batch, bn)
+            nzero = batch - K
+            for s0 in range(0, K, T):
+                tlen = min(T, K - s0)
+                if dense:
+                    if signed: _sample_tile_signed(st, tlen, p, invp, x)
+                    else: _sample_tile(st, tlen, p, invp, x)
+                else:
+                    R = -(-tlen // _LANES) * _LANES
+                    if signed: _sample_tile_sparse_signed(st, R, p, c, invp, invc, x, none)
+                    else: _sample_tile_sparse(st, R, p, c, invp, invc, x, none)
+                for t in range(tlen):
+                    l = _sample_fwd_bwd(w, b, WoT, imp, scale, x, t, h, gh, o, act, wo, relu, hrelu, absy, gw, gb)
+                    if l < 0.0: nzero += 1
+                    else: loss += l
+            if nzero > 0: loss += _zero_terms(b, imp, scale, relu, nzero, gb)
+            r = log_row[s]
+            if r >= 0: losses[r, j] = loss / (batch * nf)
+            _opt_update(w, gw, MW[j], VW[j], coefs[s], kind, momentum)
+            _opt_update(b, gb, Mb[j], Vb[j], coefs[s], kind, momentum)
+        W[j] = w; B[j] = b; ST[j] = st
+
+_KINDS_TILE = 128  # samples per tile of `_train_kernel_kinds` (a multiple of the 16 lanes)
+
 _FUSED_MAX = 20  # n_feats * (d_hidden + 1) up to which the generated kernel is used
 
 def _lane_body(nf: int, m: int, relu: bool, ind: int, sparse: bool, masked: bool = False) -> list[str]:
@@ -455,7 +588,7 @@ def _kernel_for(nf: int, m: int, relu: bool):
 
 # %% ../chapters/A1_methods.ipynb #d9c001c7
 def _unsupported(cfg: ModelConfig, tcfg: TrainConfig) -> str | None:
-    "Why `train_fast` cannot train this (None: it can). It implements both activations, every optimiser and schedule, on the CPU."
+    "Why `train_fast` cannot train this (None: it can). It implements every model kind, optimiser and schedule, on the CPU."
     if torch.device(tcfg.device).type != "cpu":
         return f"the fast engine runs on the CPU only, not device={tcfg.device!r}: use engine='torch' (or 'auto')"
     if tcfg.batch_size * cfg.n_feats >= 2**31: return "the fast engine needs batch_size * n_feats < 2**31"
@@ -465,15 +598,18 @@ def train_fast(cfg: ModelConfig, # the models
                tcfg: TrainConfig, # the recipe (device must be the CPU)
                progress: bool = True, # show a tqdm progress bar
                chunk: int = 65536, # instances per kernel chunk (bounds memory; results do not depend on it)
-               init: tuple | None = None, # start from (W, b or None) instead of the seeded initialisation
+               init: tuple | None = None, # start from (W, b or None[, W_out if untied]) instead of the seeded initialisation
                record_every: int | Sequence[int] | None = None, # snapshot W, b every k steps or at these steps (`snapshot_steps`)
               ) -> TrainResult:
-    "Train `cfg.n_inst` toy models with the compiled CPU kernel."
+    """Train `cfg.n_inst` toy models with the compiled CPU kernel: the default (tied, linear hidden layer, reconstruct)
+    by `_train_kernel` or a kernel generated for its shape, every other kind by `_train_kernel_kinds`."""
     if (reason := _unsupported(cfg, tcfg)) is not None: raise ValueError(reason)
     N, nf, m, steps, batch = cfg.n_inst, cfg.n_feats, cfg.d_hidden, tcfg.steps, tcfg.batch_size
     model0 = ToyModel(cfg, torch.Generator().manual_seed(tcfg.seed))
     if init is not None: _init_weights(model0, init)
-    W = model0.W.detach().numpy().reshape(N, nf * m).copy()
+    nw = nf * m * (1 if cfg.tied else 2)  # per instance: W (feats, hidden) row-major, then W_out if untied
+    W = np.concatenate([model0.W.detach().numpy().reshape(N, nf * m)]
+                       + ([] if cfg.tied else [model0.W_out.detach().numpy().reshape(N, nf * m)]), axis=1)
     B = model0.b.detach().numpy().copy()
     density = cfg.density_table().numpy(); importance = cfg.importance_table().numpy()
     sched = SCHEDULES[tcfg.schedule]
@@ -485,13 +621,16 @@ def train_fast(cfg: ModelConfig, # the models
     snap_row = np.full(steps + 1, -1, np.int64)
     if snaps is not None:
         snap_row[snaps] = np.arange(len(snaps))
-        snap_W = np.empty((len(snaps), N, nf * m), np.float32); snap_b = np.empty((len(snaps), N, nf), np.float32)
-    T = _tile_len(nf, m)
+        snap_W = np.empty((len(snaps), N, nw), np.float32); snap_b = np.empty((len(snaps), N, nf), np.float32)
     kind, relu = _OPT_KIND[tcfg.optimizer], cfg.activation == "relu"
+    if cfg.is_default_kind:
+        T, kernel = _tile_len(nf, m), _kernel_for(nf, m, relu)
+    else:
+        T, flags = _KINDS_TILE, (cfg.hidden_activation == "relu", cfg.tied, cfg.signed, cfg.task == "abs")
+        kernel = lambda *a: _train_kernel_kinds(*a[:18], *flags, *a[18:])
     coefs = _opt_coefs(lrs, kind, float(tcfg.weight_decay))
     q = 1.0 - np.prod(1.0 - density.astype(np.float64), axis=1)
     eff = np.where(q < _SPARSE_Q, q, 1.0) * batch  # expected samples computed per step
-    kernel = _kernel_for(nf, m, relu)
     t0 = time.perf_counter()
     bar = tqdm(total=N * steps, disable=not progress, desc=f"train {N} models (fast)", leave=False, unit_scale=True, unit="model-steps")
     for c0 in range(0, N, chunk):
@@ -519,10 +658,12 @@ def train_fast(cfg: ModelConfig, # the models
     bar.close()
     if not (np.isfinite(W).all() and np.isfinite(B).all()):
         raise FloatingPointError("non-finite weights after training; try a smaller lr")
-    model = ToyModel.from_weights(cfg, torch.from_numpy(W.reshape(N, nf, m)), torch.from_numpy(B))
+    split = lambda a: (torch.from_numpy(a[..., :nf * m].reshape(*a.shape[:-1], nf, m).copy()),
+                       None if cfg.tied else torch.from_numpy(a[..., nf * m:].reshape(*a.shape[:-1], nf, m).copy()))
+    model = ToyModel.from_weights(cfg, split(W)[0], torch.from_numpy(B), split(W)[1])
     res = TrainResult(model, torch.from_numpy(losses), torch.tensor(log_steps), time.perf_counter() - t0, tcfg)
     if snaps is not None:
-        res.snapshots = torch.from_numpy(snap_W.reshape(len(snaps), N, nf, m))
+        res.snapshots, res.snapshot_W_out = split(snap_W)
         res.snapshot_b, res.snapshot_steps = torch.from_numpy(snap_b), torch.from_numpy(snaps)
     return res
 
