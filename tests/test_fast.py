@@ -216,7 +216,6 @@ def test_kinds_kernel_replays_autograd_and_torch_optim_exactly(kind, optimizer):
 
 def test_kinds_kernel_matches_the_default_kernels_on_the_default_model(monkeypatch):
     "Forced onto the default model, the per-sample kernel reproduces the generated and the tile kernels' training."
-    import toymodels.fast as fast
     cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=4, density=[[1.0] * 5, [0.3] * 5, [0.05] * 5, [0.01] * 5])
     tcfg = TrainConfig(steps=40, batch_size=100, seed=2, log_every=5)
     a = train_fast(cfg, tcfg, progress=False)
