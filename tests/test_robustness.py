@@ -12,9 +12,10 @@ import torch
 from toymodels.core import ModelConfig, ToyModel, TrainConfig, evaluate_loss, train
 from toymodels.robustness import INTRO_IMPORTANCE
 from toymodels.core import expected_loss, sweep_tables
-from toymodels.robustness import (ROBUST_DEM, ROBUST_FACTORS, ROBUST_INTRO, ROBUST_PHASE, ROBUST_RECIPE, best_of_k,
+from toymodels.results import load_experiments, load_result
+from toymodels.robustness import (ROBUST_DEM, ROBUST_FACTORS, ROBUST_INTRO, ROBUST_PHASE, ROBUST_RECIPE, SEEDS, best_of_k,
                                   claim_scores, condition_columns, condition_configs, condition_label, conditions,
-                                  failure_kind, plot_condition_map, relu_loss_stratified, restarts_needed,
+                                  failure_kind, plot_condition_map, relu_loss_pairs, relu_loss_stratified, restarts_needed,
                                   run_condition_sweep, run_phase_conditions, train_blocks)
 
 
@@ -52,7 +53,44 @@ def test_issue_ranges_are_covered():
     assert len({c.get("init_scale", 1.0) for c in ch}) >= 3
     assert min(ROBUST_INTRO["n_seeds"], ROBUST_DEM["n_seeds"], ROBUST_PHASE["grid"]["per_point"]) >= 10
     for spec in ROBUST_RECIPE.values():  # the recipes are judged on seeds no other experiment uses
-        assert spec["train"]["seed"] not in {ROBUST_INTRO["train"]["seed"], ROBUST_DEM["train"]["seed"]}
+        assert spec["train"]["seed"] == SEEDS["robustness_recipe"]
+
+
+def _train_seeds(params: dict) -> set[int]:
+    "Every training seed in an experiment's specification (a phase sweep's chunks count from its seed)."
+    out = set()
+    if isinstance(params, dict):
+        if "train" in params and isinstance(params["train"], dict) and "seed" in params["train"]:
+            n_chunks = -(-params["grid"]["n_r"] * params["grid"]["n_s"] * params["grid"]["per_point"] // params["chunk"]) if "chunk" in params else 1
+            out |= set(range(params["train"]["seed"], params["train"]["seed"] + n_chunks))
+        for v in params.values(): out |= _train_seeds(v)
+    return out
+
+
+def test_each_experiment_has_its_own_seeds():
+    exps = load_experiments()
+    assert len(set(SEEDS.values())) == len(SEEDS)
+    for name, seed in SEEDS.items():
+        assert _train_seeds(exps[name].params) == {seed}, name
+        others = set().union(*(_train_seeds(e.params) for n, e in exps.items() if n != name))
+        assert seed not in others, name
+
+
+def _model_hashes(W: np.ndarray) -> set[bytes]:
+    "One key per model: the bytes of its (feats, hidden) weights."
+    W = np.ascontiguousarray(W, dtype=np.float32)
+    return {w.tobytes() for w in W.reshape(-1, *W.shape[-2:])}
+
+
+def test_no_robustness_model_is_a_copy_of_another_chapters_model():
+    "Shared seeds once made four dense robustness_intro models bit-identical to intro_5_in_2 models; none may be."
+    others = set()
+    for name, key in (("intro_5_in_2", "W"), ("demonstrating_20_5", "W_relu"), ("demonstrating_20_5_long", "W_relu"), ("phase_relu_2x1", "W")):
+        others |= _model_hashes(load_result(name)[key])
+    for name in SEEDS:
+        r = load_result(name)
+        for key in (k for k in r.arrays if k.endswith("W")):
+            assert not (_model_hashes(r[key]) & others), (name, key)
 
 
 def test_columns_repeat_the_default_in_order():
@@ -100,15 +138,51 @@ def test_failure_kinds_and_scores():
 # ---------------------------------------------------------------- the stratified loss
 
 def test_stratified_loss_agrees_with_independent_estimates():
+    "Against plain Monte Carlo (evaluate_loss) and plain stratified sampling, within their standard errors."
     g = torch.Generator().manual_seed(3)
-    n, m, dens = 5, 2, [1.0, 0.3, 0.02]
-    W, b = torch.randn(3, n, m, generator=g) * 0.7, torch.randn(3, n, generator=g) * 0.2
-    cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=3, density=[[d] for d in dens], importance=INTRO_IMPORTANCE)
-    st = relu_loss_stratified(W, b, torch.tensor(dens), cfg.importance_table(), n_samples=2**14)
-    exact = expected_loss(W, b, cfg.density_table(), cfg.importance_table(), max_points=2**15).double()
-    mc = evaluate_loss(ToyModel.from_weights(cfg, W, b), n_samples=2**19).double()
-    torch.testing.assert_close(st, exact, rtol=0.01, atol=0)
-    torch.testing.assert_close(st, mc, rtol=0.02, atol=0)
+    for n, m, dens in [(5, 2, [1.0, 0.3, 0.02]), (12, 4, [0.2, 0.05, 0.01])]:
+        W, b = torch.randn(3, n, m, generator=g) * 0.7, torch.randn(3, n, generator=g) * 0.2
+        cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=3, density=[[d] for d in dens], importance=[0.9**i for i in range(n)])
+        st, se = relu_loss_stratified(W, b, torch.tensor(dens), cfg.importance_table(), n_samples=2**14, return_se=True)
+        pl, pse = relu_loss_stratified(W, b, torch.tensor(dens), cfg.importance_table(), n_samples=2**16, seed=5, control=False, return_se=True)
+        assert (abs(st - pl) < 4 * (se**2 + pse**2).sqrt()).all()
+        assert (se / st < 3e-3).all() and (se < pse).all()
+        mc = evaluate_loss(ToyModel.from_weights(cfg, W, b), n_samples=2**19).double()
+        torch.testing.assert_close(st, mc, rtol=0.02, atol=0)
+
+
+def test_standard_error_is_calibrated():
+    "Over independent sample sets the estimates scatter by about the standard error they report."
+    g = torch.Generator().manual_seed(8)
+    W, b = torch.randn(1, 8, 3, generator=g) * 0.7, torch.randn(1, 8, generator=g) * 0.1
+    I, p = torch.ones(1, 8), torch.tensor([0.4])
+    runs = [relu_loss_stratified(W, b, p, I, n_samples=2**10, seed=s, return_se=True) for s in range(30)]
+    est, se = torch.stack([r[0][0] for r in runs]), torch.stack([r[1][0] for r in runs])
+    assert 0.6 < (est.std() / se.mean()).item() < 1.5
+
+
+def test_pair_term_against_a_fine_two_dimensional_grid():
+    g = torch.Generator().manual_seed(6)
+    n, m = 4, 2
+    W, b, I = torch.randn(2, n, m, generator=g), torch.randn(2, n, generator=g) * 0.3, torch.rand(2, n, generator=g)
+    u = (torch.arange(400, dtype=torch.float64) + 0.5) / 400
+    U, V = torch.meshgrid(u, u, indexing="ij")
+    G, ref = (W @ W.transpose(1, 2)).double(), torch.zeros(2, dtype=torch.float64)
+    for i, c in combinations(range(n), 2):
+        x = torch.zeros(U.numel(), n, dtype=torch.float64); x[:, i], x[:, c] = U.ravel(), V.ravel()
+        ref += ((x - torch.relu(x @ G + b.double()[:, None])) ** 2 * I.double()[:, None]).sum(-1).mean(-1) / n
+    torch.testing.assert_close(relu_loss_pairs(W, b, I), ref, rtol=2e-5, atol=0)
+
+
+def test_two_features_are_exact():
+    "n = 2 samples nothing: the stratified loss is deterministic and equals the fine-grid expected loss."
+    g = torch.Generator().manual_seed(7)
+    W, b = torch.randn(4, 2, 1, generator=g), torch.randn(4, 2, generator=g) * 0.3
+    p, I = torch.tensor([1.0, 0.5, 0.1, 0.01]), torch.tensor([[1.0, r] for r in (0.3, 1.0, 3.0, 10.0)])
+    st, se = relu_loss_stratified(W, b, p, I, n_quad=256, return_se=True)
+    assert (se == 0).all()
+    ex = expected_loss(W, b, p[:, None].expand(4, 2), I, max_points=2**16).double()
+    torch.testing.assert_close(st, ex, rtol=1e-4, atol=0)
 
 
 def test_stratified_loss_matches_the_exact_loss_when_very_sparse():
@@ -128,7 +202,7 @@ def test_stratified_loss_ranks_models_like_their_true_loss():
     pent = torch.tensor(np.stack([np.cos(ang), np.sin(ang)], -1), dtype=torch.float32)
     W = torch.stack([pent, pent * 1.05]); b = torch.full((2, 5), -0.05)
     st = relu_loss_stratified(W, b, torch.full((2,), 0.2), cfg.importance_table(), n_samples=2**14)
-    ex = expected_loss(W, b, cfg.density_table(), cfg.importance_table(), max_points=2**15)
+    ex = expected_loss(W, b, cfg.density_table(), cfg.importance_table(), max_points=2**15)   # biased, but alike for both
     assert (st[0] < st[1]) == (ex[0] < ex[1]) and abs(st[0] / st[1] - ex[0] / ex[1]) < 2e-3
 
 
@@ -161,10 +235,12 @@ def test_train_blocks_equals_train_without_divergence():
 def test_runners_on_tiny_specs():
     conds = conditions({"learning rate": [{"lr": 3e-3}], "init scale": [{"init_scale": 0.5}]})
     spec = {"model": {"n_feats": 5, "d_hidden": 2, "importance": INTRO_IMPORTANCE}, "densities": [1.0, 0.1], "n_seeds": 2, "layout": "seed-major",
-            "train": TrainConfig(steps=200).to_dict(), "conditions": conds, "eval_samples": 2**10}
+            "train": TrainConfig(steps=200).to_dict(), "conditions": conds, "eval_samples": 2**10, "n_quad": 32,
+            "reference": {"samples": 2**12, "seeds": 1, "seed": 1}}
     out = run_condition_sweep(spec, progress=False)
     assert out["W"].shape == (3, 2, 2, 5, 2) and out["loss"].shape == (3, 2, 2) and out["seconds"].shape == (3,)
-    assert np.isfinite(out["loss"]).all()
+    assert np.isfinite(out["loss"]).all() and out["loss_se"].shape == out["loss"].shape
+    assert out["ref_loss"].shape == (2, 1) and (abs(out["ref_loss"] - out["loss"][0, :, :1]) < 5 * np.hypot(out["ref_se"], out["loss_se"][0, :, :1])).all()
     assert not np.array_equal(out["W"][0], out["W"][1])
     # deterministic: the same specification gives the same arrays
     again = run_condition_sweep(spec, progress=False)
@@ -176,7 +252,7 @@ def test_runners_on_tiny_specs():
     W0 = ToyModel(ModelConfig(n_feats=5, d_hidden=2, n_inst=4), torch.Generator().manual_seed(0)).W.detach().numpy()
     np.testing.assert_allclose(short["W"][0], W0.reshape(2, 2, 5, 2).transpose(1, 0, 2, 3), atol=1e-6)
     phase = {"grid": {"r_min": 0.5, "r_max": 2.0, "n_r": 2, "s_min": 0.05, "s_max": 0.5, "n_s": 2, "per_point": 2},
-             "train": TrainConfig(steps=200).to_dict(), "conditions": conds[:1], "max_points": 256}
+             "train": TrainConfig(steps=200).to_dict(), "conditions": conds[:1], "n_quad": 64}
     outp = run_phase_conditions(phase, progress=False)
     assert outp["W"].shape == (1, 2, 2, 2, 2, 1) and outp["diverged"].shape == (1, 2, 2)
     # the stored loss is the models' loss: an independent Monte-Carlo estimate agrees with it
@@ -184,3 +260,11 @@ def test_runners_on_tiny_specs():
     cfg = ModelConfig(n_feats=2, d_hidden=1, n_inst=len(density), density=density, importance=importance)
     model = ToyModel.from_weights(cfg, torch.from_numpy(outp["W"][0].reshape(-1, 2, 1)), torch.from_numpy(outp["b"][0].reshape(-1, 2)))
     np.testing.assert_allclose(outp["loss"][0].ravel(), evaluate_loss(model, n_samples=2**18).numpy(), rtol=0.03)
+
+
+def test_stored_losses_agree_with_their_independent_estimate():
+    for name in ("robustness_intro", "robustness_demonstrating"):
+        r = load_result(name)
+        k = r["ref_loss"].shape[1]
+        z = (r["loss"][0, :, :k] - r["ref_loss"]) / np.hypot(r["loss_se"][0, :, :k], r["ref_se"])
+        assert np.abs(z).max() < 5 and np.abs(r["loss"][0, :, :k] / r["ref_loss"] - 1).max() < 0.01, name
