@@ -26,7 +26,7 @@ __all__ = ['ACTIVATIONS', 'TASKS', 'SCHEDULES', 'OPTIMIZERS', 'ENGINES', 'PALETT
            'evaluate_loss', 'TrainResult', 'snapshot_steps', 'make_optimizer', 'train', 'feature_norms',
            'superposition', 'dimensionality', 'cosines', 'represented', 'n_represented', 'importance_colors', 'styled',
            'with_style', 'sweep_config', 'train_sweep', 'best_seed', 'phase_grid', 'sweep_tables', 'gram',
-           'expected_loss', 'relu_loss_L0', 'relu_loss_L1', 'grouped_sampler']
+           'expected_loss', 'relu_moments', 'relu_loss_L0', 'relu_loss_L1', 'grouped_sampler']
 
 # %% ../chapters/02_toy_model.ipynb #a212a4d9
 ACTIVATIONS = ("relu", "linear")
@@ -580,8 +580,8 @@ def _expected_loss(W, b, density, importance, activation, max_points, chunk):
         total.append(prob * torch.cat(parts).double())
     return torch.stack(total).sum(0).float()
 
-def _relu_moments(a: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-    "E[ReLU(a u + c)²] and E[u ReLU(a u + c)] for u ~ Uniform[0, 1], exactly (elementwise)."
+def relu_moments(a: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    "E[ReLU(a u + c)], E[ReLU(a u + c)²] and E[u ReLU(a u + c)] for u ~ Uniform[0, 1], exactly (elementwise)."
     safe = torch.where(a == 0, torch.ones_like(a), a)
     root = (-c / safe).clamp(0, 1)                                            # where a u + c crosses 0
     lo = torch.where(a > 0, root, torch.zeros_like(a))
@@ -589,9 +589,7 @@ def _relu_moments(a: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     flat = a == 0                                                             # constant: positive on all or none of [0, 1]
     lo = torch.where(flat, torch.zeros_like(a), lo); hi = torch.where(flat, (c > 0).to(a.dtype), hi)
     P = lambda k: (hi**k - lo**k) / k                                         # ∫_lo^hi u^(k-1) du
-    sq = a**2 * P(3) + 2 * a * c * P(2) + c**2 * P(1)
-    lin = a * P(3) + c * P(2)
-    return sq, lin
+    return a * P(2) + c * P(1), a**2 * P(3) + 2 * a * c * P(2) + c**2 * P(1), a * P(3) + c * P(2)
 
 def relu_loss_L0(b: Float[Tensor, "inst feats"], # output bias
                  importance: Float[Tensor, "inst feats"], # I
@@ -608,7 +606,7 @@ def relu_loss_L1(W: Float[Tensor, "inst feats hidden"], # embedding directions
     W, b, I = (torch.as_tensor(t).double() for t in (W, b, importance))
     M = gram(W)                                                                # M[j, i]: how x_i reaches output j
     n = W.shape[1]
-    sq, lin = _relu_moments(M, b[:, :, None].expand_as(M))                   # (inst, j, i)
+    _, sq, lin = relu_moments(M, b[:, :, None].expand_as(M))                 # (inst, j, i)
     eye = torch.eye(n, dtype=M.dtype)
     # output j when only x_i = u is on: (δ_ij u - ReLU(M_ji u + b_j))², averaged over u
     per = sq - 2 * eye * lin + eye / 3

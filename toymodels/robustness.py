@@ -15,7 +15,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from .core import (ModelConfig, TrainConfig, ToyModel, train, with_style, gram, relu_loss_L0, relu_loss_L1,
-                            phase_grid, sweep_tables)
+                            relu_moments, phase_grid, sweep_tables)
 from .results import experiment
 
 INTRO_IMPORTANCE = [0.9**i for i in range(5)]  # the introduction's importances, I_i = 0.9^i (@sec-intro-five-in-two)
@@ -96,17 +96,6 @@ def train_blocks(cfg: ModelConfig, # all models
 # %% ../chapters/A4_robustness.ipynb #661f5b75
 def _f64(t) -> Tensor: return t.double() if isinstance(t, Tensor) else torch.from_numpy(np.array(t, dtype=np.float64))
 
-def _relu_moments_u(a: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    "E[ReLU(a u + c)], E[ReLU(a u + c)²] and E[u ReLU(a u + c)] for u ~ Uniform[0, 1], exactly (elementwise)."
-    safe = torch.where(a == 0, torch.ones_like(a), a)
-    root = (-c / safe).clamp(0, 1)                                            # where a u + c crosses 0
-    lo = torch.where(a > 0, root, torch.zeros_like(a))
-    hi = torch.where(a < 0, root, torch.ones_like(a))
-    flat = a == 0                                                             # constant: positive on all or none of [0, 1]
-    lo = torch.where(flat, torch.zeros_like(a), lo); hi = torch.where(flat, (c > 0).to(a.dtype), hi)
-    P1, P2, P3 = hi - lo, (hi**2 - lo**2) / 2, (hi**3 - lo**3) / 3            # ∫_lo^hi u^(k-1) du
-    return a * P2 + c * P1, a**2 * P3 + 2 * a * c * P2 + c**2 * P1, a * P3 + c * P2
-
 @torch.no_grad()
 def relu_loss_pairs(W: Float[Tensor, "inst feats hidden"], # weights
                     b: Float[Tensor, "inst feats"], # biases
@@ -128,7 +117,7 @@ def relu_loss_pairs(W: Float[Tensor, "inst feats hidden"], # weights
     for lo in range(0, W.shape[0], chunk):
         Gc, bc = G[lo:lo + chunk], b[lo:lo + chunk]
         cc = Gc[:, :, cu, None] * v + bc[:, :, None, None]                    # (inst, j, pair, q): G_jc x_c + b_j
-        m1, sq, lin = _relu_moments_u(Gc[:, :, iu, None].expand_as(cc), cc)  # moments over x_i = u
+        m1, sq, lin = relu_moments(Gc[:, :, iu, None].expand_as(cc), cc)  # moments over x_i = u
         # output j: (δ_ji u + δ_jc v - ReLU(G_ji u + G_jc v + b_j))², averaged over u exactly and over v by midpoints
         e = di / 3 + dc * v**2 - 2 * (di * lin + dc * v * m1) + sq
         out.append(einsum(e.mean(-1).double(), I[lo:lo + chunk].double(), "inst j pair, inst j -> inst") / n)
