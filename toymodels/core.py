@@ -25,8 +25,8 @@ __all__ = ['ACTIVATIONS', 'TASKS', 'SCHEDULES', 'OPTIMIZERS', 'ENGINES', 'PALETT
            'GROUP_KINDS', 'ModelConfig', 'TrainConfig', 'sample_features', 'ToyModel', 'loss_per_instance',
            'evaluate_loss', 'TrainResult', 'snapshot_steps', 'make_optimizer', 'train', 'feature_norms',
            'superposition', 'dimensionality', 'cosines', 'represented', 'n_represented', 'importance_colors', 'styled',
-           'with_style', 'sweep_config', 'train_sweep', 'best_seed', 'phase_grid', 'sweep_tables', 'gram',
-           'expected_loss', 'relu_moments', 'relu_loss_L0', 'relu_loss_L1', 'grouped_sampler']
+           'with_style', 'draw_vectors', 'sweep_config', 'train_sweep', 'best_seed', 'phase_grid', 'sweep_tables',
+           'gram', 'expected_loss', 'relu_moments', 'relu_loss_L0', 'relu_loss_L1', 'grouped_sampler']
 
 # %% ../chapters/02_toy_model.ipynb #a212a4d9
 ACTIVATIONS = ("relu", "linear")
@@ -480,6 +480,32 @@ def with_style(fn):
     def wrapper(*args, **kwargs):
         with styled(): return fn(*args, **kwargs)
     return wrapper
+
+# %% ../chapters/02_toy_model.ipynb #1ae46207
+from matplotlib import patheffects
+
+def draw_vectors(ax, # a matplotlib Axes
+                 V: Float[np.ndarray, "k 2"], # 2-d feature vectors (a W with d_hidden = 2, or a factor's plane)
+                 colors, # one colour per vector
+                 lim: float = 1.25, # the axes run from -lim to lim
+                 markers=None, # per vector (marker, size, filled); default ("o", 4, True)
+                 lw: float = 1.5, # line width
+                 mec=None, # marker edge colour (default: the vector's colour)
+                 mew: float = 1.2, # marker edge width
+                 outline=None, # per vector: draw a grey outline (for light colours on white)
+                 order=None, # drawing order (the last on top); default: index order
+                 axis_color: str = "0.88", # the grey of the axis lines
+                ) -> None:
+    "The book's picture of a 2-d embedding, shared by every chapter that draws one: each vector a line from the origin with a marker at its tip."
+    ax.axhline(0, color=axis_color, lw=0.6, zorder=0); ax.axvline(0, color=axis_color, lw=0.6, zorder=0)
+    markers = markers or [("o", 4, True)] * len(V)
+    for i in (range(len(V)) if order is None else order):
+        v, c, (mk, ms, filled) = V[i], colors[i], markers[i]
+        edge = [patheffects.withStroke(linewidth=lw + 0.8, foreground="0.4")] if outline is not None and outline[i] else None
+        ax.plot([0, v[0]], [0, v[1]], color=c, lw=lw, solid_capstyle="round", path_effects=edge)
+        ax.plot(v[0], v[1], mk, color=c, ms=ms, mfc=c if filled else "none", mec=c if mec is None else mec, mew=mew)
+    ax.set_xlim(-lim, lim); ax.set_ylim(-lim, lim); ax.set_aspect("equal"); ax.set_xticks([]); ax.set_yticks([])
+    for s in ax.spines.values(): s.set_visible(False)
 
 # %% ../chapters/02_toy_model.ipynb #ce91e258
 def sweep_config(n_feats: int, # n

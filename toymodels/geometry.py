@@ -15,7 +15,7 @@ from einops import reduce
 from jaxtyping import Float
 from torch import Tensor
 
-from .core import (grouped_sampler, ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, cosines, expected_loss, PALETTE,
+from .core import (grouped_sampler, draw_vectors, ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, cosines, expected_loss, PALETTE,
                             with_style)
 from .results import experiment
 
@@ -156,16 +156,6 @@ def factor_census(W: Float[np.ndarray, "inst feats hidden"], # trained models
     return out
 
 # %% ../chapters/05_geometry.ipynb #0649d606
-def _draw_vectors(ax, V: np.ndarray, colors, lim: float = 1.25, markers=None, lw: float = 1.5):
-    "Feature vectors V (k, 2) as lines from the origin with a marker at the tip; `markers`: per vector (marker, size, filled)."
-    ax.axhline(0, color="0.88", lw=0.6, zorder=0); ax.axvline(0, color="0.88", lw=0.6, zorder=0)
-    markers = markers or [("o", 4, True)] * len(V)
-    for v, c, (mk, ms, filled) in zip(V, colors, markers):
-        ax.plot([0, v[0]], [0, v[1]], color=c, lw=lw, solid_capstyle="round")
-        ax.plot(v[0], v[1], mk, color=c, ms=ms, mfc=c if filled else "none", mew=1.2)
-    ax.set_xlim(-lim, lim); ax.set_ylim(-lim, lim); ax.set_aspect("equal"); ax.set_xticks([]); ax.set_yticks([])
-    for s in ax.spines.values(): s.set_visible(False)
-
 def factor_plane(W: Float[np.ndarray, "feats hidden"], # one model
                  group: np.ndarray, # the factor's features
                 ) -> Float[np.ndarray, "k 2"]:
@@ -183,7 +173,7 @@ def plot_factors(examples: Sequence[tuple[np.ndarray, str]], # (vectors (k, 2) f
     fig = fig or plt.figure(figsize=(min(7.0, 1.45 * n), 1.75))
     axs = fig.subplots(1, n, squeeze=False)[0]
     for ax, (V, title) in zip(axs, examples):
-        _draw_vectors(ax, V, [PALETTE[0]] * len(V)); ax.set_title(title, fontsize=8)
+        draw_vectors(ax, V, [PALETTE[0]] * len(V)); ax.set_title(title, fontsize=8)
     if gram is not None:
         Wg, title = gram
         ax = axs[-1]
@@ -459,7 +449,7 @@ def plot_feature_sets(Ws: Sequence[np.ndarray], # one W (feats, 2) per panel
         colors, markers = ["0.6"] * len(W), [_MEMBER_MARKERS[0]] * len(W)
         for c, s in enumerate(panel_sets):
             for j, i in enumerate(s): colors[i], markers[i] = PALETTE[c], _MEMBER_MARKERS[j]
-        _draw_vectors(ax, np.asarray(W), colors, lim=max(1.25, 1.1 * np.abs(W).max()), markers=markers, lw=1.2)
+        draw_vectors(ax, np.asarray(W), colors, lim=max(1.25, 1.1 * np.abs(W).max()), markers=markers, lw=1.2)
         ax.set_title(title, fontsize=7.5)
     biggest = max(sets, key=len)
     handles = [plt.Line2D([], [], color=PALETTE[c], lw=1.2, marker="o", ms=4,

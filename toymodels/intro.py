@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from matplotlib import patheffects
 from jaxtyping import Float
 
-from .core import (ModelConfig, TrainConfig, cosines, importance_colors, with_style, gram, sweep_config,
+from .core import (ModelConfig, TrainConfig, cosines, importance_colors, with_style, gram, draw_vectors, sweep_config,
                             train_sweep)
 from .results import experiment
 
@@ -69,13 +69,9 @@ def plot_feature_vectors(Ws: Sequence[np.ndarray], # one W (feats, 2) per panel
         r, c = divmod(k, ncols)
         top = r * group + title
         ax = box(c * pw + pad, top, pw - 2 * pad, pw - pad)
-        ax.axhline(0, color="0.85", lw=0.6, zorder=0); ax.axvline(0, color="0.85", lw=0.6, zorder=0)
-        for i in np.argsort(imp, kind="stable"):                            # the most important drawn last, on top
-            ax.plot([0, W[i, 0]], [0, W[i, 1]], color=col[i], lw=1.6, path_effects=edge(i), solid_capstyle="round")
-            ax.plot(W[i, 0], W[i, 1], "o", color=col[i], ms=4.5, mec="0.3", mew=0.6)
-        ax.set_xlim(-lim, lim); ax.set_ylim(-lim, lim); ax.set_aspect("equal")
-        ax.set_xticks([]); ax.set_yticks([]); ax.set_title(t, pad=3)
-        for s in ax.spines.values(): s.set_visible(False)
+        draw_vectors(ax, W, col, lim=lim, markers=[("o", 4.5, True)] * len(W), lw=1.6, mec="0.3", mew=0.6, outline=light,
+                     order=np.argsort(imp, kind="stable"), axis_color="0.85")  # the most important drawn last, on top
+        ax.set_title(t, pad=3)
         if bs is not None:
             axm = box(c * pw + pad, top + pw + 0.05, pw - 2 * pad, mat)
             M = gram(W)
