@@ -123,12 +123,8 @@ def _paired_t(a, b):
     return (d.mean() / (d.std() / len(d) ** 0.5)).item()
 
 
-def test_same_statistics_as_torch_and_reference():
-    """Both engines start from the same W (same seed), so instances pair up: the paired differences of the final
-    evaluation loss must be centred on zero (|t| < 4), and the means agree within 4% (the instance-to-instance
-    spread of the final loss is ~10-20% of its mean, so the standard error of a 40-instance mean is ~3%)."""
-    cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=40, density=0.1, importance=[0.9**i for i in range(5)])
-    tcfg = dict(steps=800, batch_size=128, lr=1e-2, seed=11)
+def _final_losses(cfg: ModelConfig, tcfg: dict) -> tuple[dict, torch.Tensor]:
+    "Each engine's final evaluation loss per instance (fast, torch, reference; same seed, so instances pair up), and the initial one."
     nt = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: one thread is fastest and immune to oversubscription
     try:
@@ -136,9 +132,19 @@ def test_same_statistics_as_torch_and_reference():
                "torch": train(cfg, TrainConfig(**tcfg, engine="torch"), progress=False).model,
                "reference": train_reference(cfg, TrainConfig(**tcfg)).model}
         res = {k: evaluate_loss(m, n_samples=2**15) for k, m in res.items()}
-        init = evaluate_loss(ToyModel(cfg, torch.Generator().manual_seed(11)), n_samples=2**15)
+        init = evaluate_loss(ToyModel(cfg, torch.Generator().manual_seed(tcfg["seed"])), n_samples=2**15)
     finally:
         torch.set_num_threads(nt)
+    return res, init
+
+
+def test_same_statistics_as_torch_and_reference():
+    """Both engines start from the same W (same seed), so instances pair up: the paired differences of the final
+    evaluation loss must be centred on zero (|t| < 4), and the means agree within 4% (the instance-to-instance
+    spread of the final loss is ~10-20% of its mean, so the standard error of a 40-instance mean is ~3%)."""
+    cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=40, density=0.1, importance=[0.9**i for i in range(5)])
+    tcfg = dict(steps=800, batch_size=128, lr=1e-2, seed=11)
+    res, init = _final_losses(cfg, tcfg)
     for other in ("torch", "reference"):
         t = _paired_t(res["fast"], res[other])
         assert abs(t) < 4, (other, t, res["fast"].mean().item(), res[other].mean().item())
@@ -259,16 +265,7 @@ def test_kinds_same_statistics_as_torch_and_reference():
     of the final loss is ~15% of its mean, so the standard error of a 40-instance mean is ~2.4%)."""
     cfg = ModelConfig(n_feats=5, d_hidden=4, n_inst=40, density=0.1, importance=[0.9**i for i in range(5)], **ABS)
     tcfg = dict(steps=800, batch_size=128, lr=1e-2, seed=11)
-    nt = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        res = {"fast": train(cfg, TrainConfig(**tcfg, engine="fast"), progress=False).model,
-               "torch": train(cfg, TrainConfig(**tcfg, engine="torch"), progress=False).model,
-               "reference": train_reference(cfg, TrainConfig(**tcfg)).model}
-        res = {k: evaluate_loss(m, n_samples=2**15) for k, m in res.items()}
-        init = evaluate_loss(ToyModel(cfg, torch.Generator().manual_seed(11)), n_samples=2**15)
-    finally:
-        torch.set_num_threads(nt)
+    res, init = _final_losses(cfg, tcfg)
     for other in ("torch", "reference"):
         t = _paired_t(res["fast"], res[other])
         assert abs(t) < 4, (other, t, res["fast"].mean().item(), res[other].mean().item())

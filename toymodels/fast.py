@@ -67,8 +67,10 @@ def _xoshiro(a0, a1, a2, a3):
     return z, a0, a1, a2, a3
 
 @njit(cache=_CACHE, fastmath=_FM)
-def _sample_tile(st, tlen, p, invp, x):
-    "The next tlen samples of one instance into x[feat, t] (layout (n_feats, tile)); sample t is lane t % L's."
+def _sample_tile(st, tlen, p, invp, x, off):
+    """The next tlen samples of one instance into x[feat, t] (layout (n_feats, tile)); sample t is lane t % L's.
+    A non-zero feature is u · invp + off: invp = 1/p, off = 0 gives values in [0, 1); invp = 2/p, off = -1 gives the
+    signed values of the |x| task in [-1, 1) from the same draws."""
     nf = p.shape[0]; L = _LANES
     for r0 in range(0, tlen, L):
         nl = min(L, tlen - r0)
@@ -78,21 +80,7 @@ def _sample_tile(st, tlen, p, invp, x):
                 z, a0, a1, a2, a3 = _xoshiro(st[l], st[L + l], st[2 * L + l], st[3 * L + l])
                 st[l] = a0; st[L + l] = a1; st[2 * L + l] = a2; st[3 * L + l] = a3
                 u = np.float32(np.int32(z >> _U8)) * _INV24
-                xi[r0 + l] = u * ip if u < pi else np.float32(0.0)
-
-@njit(cache=_CACHE, fastmath=_FM)
-def _sample_tile_signed(st, tlen, p, invp2, x):
-    "`_sample_tile` with signed values: the same draws, u < p maps to 2 u / p - 1 in [-1, 1) (invp2 = 2 / p)."
-    nf = p.shape[0]; L = _LANES
-    for r0 in range(0, tlen, L):
-        nl = min(L, tlen - r0)
-        for i in range(nf):
-            pi = p[i]; ip = invp2[i]; xi = x[i]
-            for l in range(nl):
-                z, a0, a1, a2, a3 = _xoshiro(st[l], st[L + l], st[2 * L + l], st[3 * L + l])
-                st[l] = a0; st[L + l] = a1; st[2 * L + l] = a2; st[3 * L + l] = a3
-                u = np.float32(np.int32(z >> _U8)) * _INV24
-                xi[r0 + l] = u * ip - np.float32(1.0) if u < pi else np.float32(0.0)
+                xi[r0 + l] = u * ip + off if u < pi else np.float32(0.0)
 
 # %% ../chapters/A1_methods.ipynb #eb7f065d
 _SPARSE_Q = 0.6  # instances whose samples are non-zero with probability q below this draw only the non-zero ones
@@ -138,8 +126,8 @@ def _draw_count(st, batch, bn):
     return k
 
 @njit(cache=_CACHE, fastmath=_FM)
-def _sample_tile_sparse(st, tlen, p, c, invp, invc, x, none):
-    "Like `_sample_tile`, but every sample is drawn conditioned on not being all zero."
+def _sample_tile_sparse(st, tlen, p, c, invp, invc, x, none, off):
+    "Like `_sample_tile` (the same `off`), but every sample is drawn conditioned on not being all zero."
     nf = p.shape[0]; L = _LANES
     for r0 in range(0, tlen, L):
         nl = min(L, tlen - r0)
@@ -152,25 +140,7 @@ def _sample_tile_sparse(st, tlen, p, c, invp, invc, x, none):
                 u = np.float32(np.int32(z >> _U8)) * _INV24
                 nn = none[l]
                 t = ci if nn else pi; v = ic if nn else ip
-                xi[r0 + l] = u * v if u < t else np.float32(0.0)
-                none[l] = nn & (u >= t)
-
-@njit(cache=_CACHE, fastmath=_FM)
-def _sample_tile_sparse_signed(st, tlen, p, c, invp2, invc2, x, none):
-    "`_sample_tile_sparse` with signed values (invp2 = 2 / p, invc2 = 2 / c): the same draws, mapped to [-1, 1)."
-    nf = p.shape[0]; L = _LANES
-    for r0 in range(0, tlen, L):
-        nl = min(L, tlen - r0)
-        for l in range(nl): none[l] = True
-        for i in range(nf):
-            pi = p[i]; ci = c[i]; ip = invp2[i]; ic = invc2[i]; xi = x[i]
-            for l in range(nl):
-                z, a0, a1, a2, a3 = _xoshiro(st[l], st[L + l], st[2 * L + l], st[3 * L + l])
-                st[l] = a0; st[L + l] = a1; st[2 * L + l] = a2; st[3 * L + l] = a3
-                u = np.float32(np.int32(z >> _U8)) * _INV24
-                nn = none[l]
-                t = ci if nn else pi; v = ic if nn else ip
-                xi[r0 + l] = u * v - np.float32(1.0) if u < t else np.float32(0.0)
+                xi[r0 + l] = u * v + off if u < t else np.float32(0.0)
                 none[l] = nn & (u >= t)
 
 @njit(cache=_CACHE)
@@ -181,18 +151,17 @@ def _sample_batch(density, batch_size, seed, step, inst0, signed):
     st = _seed_states(seed, inst0, n_inst)
     binom, cond = _sparse_tables(density, batch_size)
     k = np.float32(2.0) if signed else np.float32(1.0)
+    off = np.float32(-1.0) if signed else np.float32(0.0)  # values u · k/p + off: [0, 1) or [-1, 1)
     for j in range(n_inst):
         p = density[j].copy(); invp = (k / p).astype(np.float32)
         c = cond[j].copy(); invc = (k / c).astype(np.float32)
         for s in range(step + 1):
             if binom[j, 0] < 0:
-                if signed: _sample_tile_signed(st[j], batch_size, p, invp, buf)
-                else: _sample_tile(st[j], batch_size, p, invp, buf)
+                _sample_tile(st[j], batch_size, p, invp, buf, off)
             else:
                 K = _draw_count(st[j], batch_size, binom[j])
                 R = -(-K // _LANES) * _LANES  # whole rounds of lanes
-                if signed: _sample_tile_sparse_signed(st[j], R, p, c, invp, invc, buf, none)
-                else: _sample_tile_sparse(st[j], R, p, c, invp, invc, buf, none)
+                _sample_tile_sparse(st[j], R, p, c, invp, invc, buf, none, off)
                 buf[:, K:] = 0.0
         out[j] = buf[:, :batch_size].T
     return out
@@ -364,13 +333,13 @@ def _train_kernel(W, B, MW, VW, Mb, Vb, ST, density, importance, cond, binom, st
             if bn[0] < 0:
                 for s0 in range(0, batch, T):
                     tlen = min(T, batch - s0)
-                    _sample_tile(st, tlen, p, invp, x)
+                    _sample_tile(st, tlen, p, invp, x, np.float32(0.0))
                     loss += _tile_fwd_bwd(w, b, imp, scale, x, h, o, gh, tlen, relu, gw, gb)
             else:
                 K = _draw_count(st, batch, bn)
                 for s0 in range(0, K, T):
                     tlen = min(T, K - s0)
-                    _sample_tile_sparse(st, -(-tlen // _LANES) * _LANES, p, c, invp, invc, x, none)
+                    _sample_tile_sparse(st, -(-tlen // _LANES) * _LANES, p, c, invp, invc, x, none, np.float32(0.0))
                     loss += _tile_fwd_bwd(w, b, imp, scale, x, h, o, gh, tlen, relu, gw, gb)
                 loss += _zero_terms(b, imp, scale, relu, batch - K, gb)
             r = log_row[s]
@@ -435,6 +404,7 @@ def _train_kernel_kinds(W, B, MW, VW, Mb, Vb, ST, density, importance, cond, bin
     m = nw // nf if tied else nw // (2 * nf)
     wo = 0 if tied else nf * m
     k2 = np.float32(2.0) if signed else np.float32(1.0)
+    off = np.float32(-1.0) if signed else np.float32(0.0)  # values u · k2/p + off: [0, 1) or [-1, 1)
     for j in prange(N):
         w = W[j].copy(); b = B[j].copy(); st = ST[j].copy()
         p = density[j].copy(); invp = (k2 / p).astype(np.float32)
@@ -456,12 +426,10 @@ def _train_kernel_kinds(W, B, MW, VW, Mb, Vb, ST, density, importance, cond, bin
             for s0 in range(0, K, T):
                 tlen = min(T, K - s0)
                 if dense:
-                    if signed: _sample_tile_signed(st, tlen, p, invp, x)
-                    else: _sample_tile(st, tlen, p, invp, x)
+                    _sample_tile(st, tlen, p, invp, x, off)
                 else:
                     R = -(-tlen // _LANES) * _LANES
-                    if signed: _sample_tile_sparse_signed(st, R, p, c, invp, invc, x, none)
-                    else: _sample_tile_sparse(st, R, p, c, invp, invc, x, none)
+                    _sample_tile_sparse(st, R, p, c, invp, invc, x, none, off)
                 for t in range(tlen):
                     l = _sample_fwd_bwd(w, b, WoT, imp, scale, x, t, h, gh, o, act, wo, relu, hrelu, absy, gw, gb)
                     if l < 0.0: nzero += 1
