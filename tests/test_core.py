@@ -324,3 +324,16 @@ def test_untied_init_and_snapshots_in_the_torch_engine():
     assert r.losses[0].abs().max() == 0
     with pytest.raises(ValueError, match=r"\(W, b, W_out\)"):
         train(cfg, TrainConfig(steps=1, engine="torch"), progress=False, init=(W, b))
+
+
+def test_stratified_loss_matches_exact_expected_loss():
+    "relu_loss_stratified (exact K <= 1, quadrature K = 2, Monte Carlo K >= 3) agrees with the exact expected loss within a few standard errors."
+    from toymodels.core import expected_loss, relu_loss_stratified
+    g = torch.Generator().manual_seed(0)
+    W, b = torch.randn(3, 4, 2, generator=g) * 0.8, -torch.rand(3, 4, generator=g) * 0.2
+    I = torch.tensor([1.0, 0.7, 0.49, 0.343])
+    p = torch.tensor([0.3, 0.1, 0.01])
+    L, se = relu_loss_stratified(W, b, p, I, n_samples=2**14, return_se=True)
+    exact = expected_loss(W, b, p[:, None].expand(3, 4), I.expand(3, 4), max_points=2**14).double()
+    assert ((L - exact).abs() < 4 * se + 1e-3 * exact).all()
+    assert se[2] / L[2] < se[0] / L[0]                      # sparser: more of the loss is exact

@@ -159,19 +159,6 @@ def test_superposition_grid_figure():
     plt.close("all")
 
 
-def test_stratified_loss_matches_exact_expected_loss():
-    "The stratified estimate (exact k <= 1, Monte Carlo k >= 2) agrees with the exact expected loss within a few standard errors."
-    from toymodels.core import expected_loss
-    from toymodels.demonstrating import stratified_loss
-    g = torch.Generator().manual_seed(0)
-    W, b = torch.randn(3, 4, 2, generator=g) * 0.8, -torch.rand(3, 4, generator=g) * 0.2
-    I = torch.tensor([1.0, 0.7, 0.49, 0.343])
-    p = torch.tensor([0.3, 0.1, 0.01])
-    L, se = stratified_loss(W, b, p, I, n_samples=2**16)
-    exact = expected_loss(W, b, p[:, None].expand(3, 4), I.expand(3, 4), max_points=2**14).double()
-    assert ((L - exact).abs() < 4 * se + 1e-3 * exact).all()
-    assert se[2] / L[2] < se[0] / L[0]                      # sparser: more of the loss is exact
-
 
 def test_fill_features_and_unit_starts():
     "Filling adds the most important unrepresented features at norm 1 until the target count; unit starts have every norm 1."

@@ -11,11 +11,11 @@ import torch
 
 from toymodels.core import ModelConfig, ToyModel, TrainConfig, evaluate_loss, train
 from toymodels.robustness import INTRO_IMPORTANCE
-from toymodels.core import expected_loss, sweep_tables
+from toymodels.core import expected_loss, relu_loss_pairs, relu_loss_stratified, sweep_tables
 from toymodels.results import load_experiments, load_result
 from toymodels.robustness import (ROBUST_DEM, ROBUST_FACTORS, ROBUST_INTRO, ROBUST_PHASE, ROBUST_RECIPE, SEEDS, best_of_k,
                                   claim_scores, condition_columns, condition_configs, condition_label, conditions,
-                                  failure_kind, plot_condition_map, relu_loss_pairs, relu_loss_stratified, restarts_needed,
+                                  failure_kind, plot_condition_map, restarts_needed,
                                   run_condition_sweep, run_phase_conditions, train_blocks)
 
 

@@ -18,7 +18,7 @@ _API = {
     "ModelConfig": "core", "TrainConfig": "core", "ToyModel": "core", "train": "core", "TrainResult": "core",
     # data and loss
     "sample_features": "core", "loss_per_instance": "core", "evaluate_loss": "core", "expected_loss": "core",
-    "relu_loss_L0": "core", "relu_loss_L1": "core",
+    "relu_loss_L0": "core", "relu_loss_L1": "core", "relu_loss_stratified": "core",
     # measurements
     "feature_norms": "core", "superposition": "core", "dimensionality": "core", "cosines": "core", "gram": "core",
     "represented": "core", "n_represented": "core",

@@ -15,17 +15,16 @@ from jaxtyping import Float
 from torch import Tensor
 
 from .core import (ModelConfig, TrainConfig, ToyModel, loss_per_instance, superposition, represented,
-                            cosines, gram, with_style, sweep_config, train_sweep, SUPERPOSITION_CMAP,
-                            train, relu_loss_L0, relu_loss_L1)
+                            cosines, gram, draw_gram, with_style, sweep_config, train_sweep, SUPERPOSITION_CMAP,
+                            train, relu_loss_L0, relu_loss_L1, relu_loss_stratified)
 from .results import experiment
 
 # %% auto #0
 __all__ = ['DEM_DENSITIES', 'DEM_20_5', 'DEM_80_20', 'DEM_20_5_LONG', 'ALL20_PARAMS', 'NORM_THRESHOLDS', 'feature_moments',
            'linear_loss_terms', 'linear_optimum', 'linear_optimal_loss', 'demonstrating_params', 'run_demonstrating',
-           'fill_features', 'unit_starts', 'stratified_loss', 'min_norm_optimum', 'run_all20',
-           'plot_superposition_grid', 'learns_top_features', 'bias_is_mean', 'superposition_order',
-           'negative_bias_positive_interference', 'plot_norm_profiles', 'plot_all20', 'relu_loss_by_active',
-           'loss_from_active']
+           'fill_features', 'unit_starts', 'min_norm_optimum', 'run_all20', 'plot_superposition_grid',
+           'learns_top_features', 'bias_is_mean', 'superposition_order', 'negative_bias_positive_interference',
+           'plot_norm_profiles', 'plot_all20', 'relu_loss_by_active', 'loss_from_active']
 
 # %% ../chapters/03_demonstrating_superposition.ipynb #13ead9c5
 def feature_moments(density: Float[Tensor, "inst feats"], # p = 1 - S
@@ -137,45 +136,6 @@ def unit_starts(n_inst: int, n_feats: int, d_hidden: int, seed: int) -> tuple[np
     V = np.random.default_rng(seed).normal(size=(n_inst, n_feats, d_hidden))
     return V / np.linalg.norm(V, axis=-1, keepdims=True), np.zeros((n_inst, n_feats))
 
-def _k_probs(p: Tensor, n: int) -> Tensor:
-    "P(exactly k of n features active), (inst, n+1), for density p per instance."
-    k = torch.arange(n + 1, dtype=torch.float64)
-    return torch.tensor([math.comb(n, int(j)) for j in k], dtype=torch.float64) * p[:, None] ** k * (1 - p[:, None]) ** (n - k)
-
-def stratified_loss(W: Float[Tensor, "inst feats hidden"], # weights
-                    b: Float[Tensor, "inst feats"], # biases
-                    density: Float[Tensor, " inst"], # 1 - S, the same for every feature of an instance
-                    importance: Float[Tensor, " feats"], # I, shared by all instances
-                    n_samples: int = 2**18, # Monte-Carlo samples for k ≥ 2 active features, split by P(k)
-                    seed: int = 0, # the samples are shared by all instances (common random numbers)
-                    chunk: int = 2**13,
-                   ) -> tuple[Float[Tensor, " inst"], Float[Tensor, " inst"]]: # expected loss and its standard error
-    """The expected loss split by the number k of active features (@eq-relu-split): exact for k ≤ 1 (`relu_loss_L0`,
-    `relu_loss_L1`), Monte Carlo for k ≥ 2 with samples allotted in proportion to P(k). Returns (loss, standard error)."""
-    W, b, I = (torch.as_tensor(t).double() for t in (W, b, importance))
-    p = torch.as_tensor(density).double().reshape(-1)
-    n_inst, n = W.shape[:2]
-    P = _k_probs(p, n)
-    Ie = I.expand(n_inst, n)
-    loss = P[:, 0] * relu_loss_L0(b, Ie) + p * (1 - p) ** (n - 1) * relu_loss_L1(W, b, Ie)   # L_1 sums over the n features
-    var = torch.zeros_like(loss)
-    M = gram(W)
-    g = torch.Generator().manual_seed(seed)
-    w = P[:, 2:].max(0).values
-    for k in range(2, n + 1):
-        if w[k - 2] < 1e-12: continue
-        N = max(1024, int(n_samples * w[k - 2] / w.sum()))
-        s1 = torch.zeros(n_inst, dtype=torch.float64); s2 = torch.zeros_like(s1)
-        for lo in range(0, N, chunk):
-            c = min(chunk, N - lo)
-            x = (torch.rand(c, n, generator=g).argsort(-1) < k) * torch.rand(c, n, generator=g).double()
-            out = torch.relu(einsum(x, M, "s i, inst i j -> inst s j") + b[:, None, :])
-            l = einsum(I, (x - out) ** 2, "j, inst s j -> inst s") / n
-            s1 += l.sum(1); s2 += (l**2).sum(1)
-        mean = s1 / N
-        loss = loss + P[:, k] * mean; var = var + P[:, k] ** 2 * (s2 / N - mean**2) / (N - 1)
-    return loss, var.sqrt()
-
 def min_norm_optimum(W0: Float[np.ndarray, "inst feats hidden"], # starts
                      b0: Float[np.ndarray, "inst feats"],
                      density: Float[np.ndarray, " inst"], # 1 - S per instance
@@ -205,14 +165,14 @@ def min_norm_optimum(W0: Float[np.ndarray, "inst feats hidden"], # starts
 # %% ../chapters/03_demonstrating_superposition.ipynb #f529db35
 ALL20_PARAMS = {"base": {k: DEM_20_5[k] for k in ("relu", "train", "n_seeds", "eval_samples")},
                 "densities": [0.1, 0.003, 0.001], "targets": [11, 20, 20], "n_random": 8, "random_seed": 21,
-                "train": TrainConfig(seed=2100).to_dict(), "eval_samples": 2**18,
+                "train": TrainConfig(seed=2100).to_dict(), "score": {"n_samples": 2**14, "n_quad": 32},  # relu_loss_stratified's
                 "bound_densities": [0.003, 0.001], "min_norms": [1.0, 0.5], "bound_steps": 2000}
 
 @experiment("demonstrating_all20", ALL20_PARAMS, "n=20, m=5: do starts with more (or all 20) features represented train to a lower loss than ours?")
 def run_all20(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
     """Retrain the §2 ReLU sweep (identical to demonstrating_20_5), then at each density train, with the same recipe:
     our models once more (continued), our models with extra features added at norm 1 (filled to `targets`), and
-    `n_random` random starts with all features at norm 1. Score all by `stratified_loss`; bound from below the loss of
+    `n_random` random starts with all features at norm 1. Score all by `relu_loss_stratified`; bound from below the loss of
     arrangements that keep every feature at norm ≥ `min_norms` (`min_norm_optimum`), and polish our models the same way."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small tensors: one thread is fastest (results do not depend on it)
@@ -242,8 +202,10 @@ def _run_all20(params: dict, progress: bool) -> dict[str, np.ndarray]:
     Wt, bt = res.W.double().numpy().reshape(W0.shape), res.b.double().numpy().reshape(b0.shape)
     out = {"densities": np.asarray(params["densities"]), "importance": I, "W_base_all": base["W"], "W_start": W0.astype(np.float32),
            "W_trained": Wt.astype(np.float32), "b_trained": bt.astype(np.float32)}
-    L, se = zip(*(stratified_loss(np.concatenate([base["W"][j], Wt[i]]), np.concatenate([base["b"][j], bt[i]]), np.full(k + K, d), I,
-                                 n_samples=params["eval_samples"]) for i, (j, d) in enumerate(zip(sel, params["densities"]))))
+    score = lambda W_, b_, d_: relu_loss_stratified(torch.as_tensor(W_), torch.as_tensor(b_), torch.as_tensor(d_), torch.as_tensor(I),
+                                                   **params["score"], return_se=True)
+    L, se = zip(*(score(np.concatenate([base["W"][j], Wt[i]]), np.concatenate([base["b"][j], bt[i]]), np.full(k + K, d))
+                  for i, (j, d) in enumerate(zip(sel, params["densities"]))))
     out["loss_base"], out["se_base"] = torch.stack(L)[:, :k].numpy(), torch.stack(se)[:, :k].numpy()
     out["loss_trained"], out["se_trained"] = torch.stack(L)[:, k:].numpy(), torch.stack(se)[:, k:].numpy()
     # lower bounds: every feature held at norm >= r, from the filled and the random starts
@@ -255,7 +217,7 @@ def _run_all20(params: dict, progress: bool) -> dict[str, np.ndarray]:
     dd = np.concatenate([np.full(k, d) for d in bd] + [np.full(K - k, d) for i, d, r in starts])
     rr = np.concatenate([np.zeros(k * len(bd))] + [np.full(K - k, r) for i, d, r in starts])
     Wb, bb, Lb = min_norm_optimum(Ws, bs, dd, I, rr, steps=params["bound_steps"])
-    Lfull, sefull = stratified_loss(Wb, bb, dd, I, n_samples=params["eval_samples"])
+    Lfull, sefull = score(Wb, bb, dd)
     Lfull, sefull, nb_ = Lfull.numpy(), sefull.numpy(), k * len(bd)
     shape = (len(bd), len(rs), K - k)
     out |= {"bound": Lb[nb_:].reshape(shape), "loss_bounded": Lfull[nb_:].reshape(shape), "se_bounded": sefull[nb_:].reshape(shape),
@@ -299,8 +261,7 @@ def plot_superposition_grid(Ws: Sequence[np.ndarray], # one W (feats, hidden) pe
     norm_sup = mcolors.Normalize(0, 1)
     for k, (W, b, M, title) in enumerate(zip(Ws, bs, Ms, titles)):
         ax = fig.add_subplot(gs[0, 2 * k]); axb = fig.add_subplot(gs[0, 2 * k + 1])
-        im = ax.imshow(M, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
-        axb.imshow(b[:, None], cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto", interpolation="nearest")
+        im = draw_gram(ax, W, b, vmax, b_ax=axb)
         ax.set_title(title, fontsize=8 if width / K >= 1 else 7); ax.set_xticks([]); ax.set_yticks([]); axb.set_xticks([]); axb.set_yticks([])
         for a in (ax, axb):
             for s in a.spines.values(): s.set_visible(True)

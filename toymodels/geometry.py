@@ -15,7 +15,7 @@ from einops import reduce
 from jaxtyping import Float
 from torch import Tensor
 
-from .core import (grouped_sampler, draw_vectors, ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, cosines, expected_loss, PALETTE,
+from .core import (grouped_sampler, draw_vectors, draw_gram, ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, cosines, expected_loss, PALETTE,
                             with_style)
 from .results import experiment
 
@@ -177,7 +177,7 @@ def plot_factors(examples: Sequence[tuple[np.ndarray, str]], # (vectors (k, 2) f
     if gram is not None:
         Wg, title = gram
         ax = axs[-1]
-        ax.imshow(Wg @ Wg.T, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        draw_gram(ax, Wg, vmax=1)
         ax.set_xticks([]); ax.set_yticks([]); ax.set_title(title, fontsize=8)
         for s in ax.spines.values(): s.set_visible(False)
     return fig

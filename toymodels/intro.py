@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from matplotlib import patheffects
 from jaxtyping import Float
 
-from .core import (ModelConfig, TrainConfig, cosines, importance_colors, with_style, gram, draw_vectors, sweep_config,
+from .core import (ModelConfig, TrainConfig, cosines, importance_colors, with_style, draw_gram, draw_vectors, sweep_config,
                             train_sweep)
 from .results import experiment
 
@@ -74,9 +74,7 @@ def plot_feature_vectors(Ws: Sequence[np.ndarray], # one W (feats, 2) per panel
         ax.set_title(t, pad=3)
         if bs is not None:
             axm = box(c * pw + pad, top + pw + 0.05, pw - 2 * pad, mat)
-            M = gram(W)
-            ext = np.concatenate([M, np.full((len(W), 1), np.nan), np.asarray(bs[k])[:, None]], axis=1)
-            axm.imshow(ext, cmap="RdBu_r", vmin=-1.2, vmax=1.2, interpolation="nearest")  # red: positive
+            draw_gram(axm, W, bs[k], vmax=1.2)
             axm.set_xticks([len(W) // 2, len(W) + 1], ["$W^\\top W$", "$b$"], fontsize=7); axm.set_yticks([])
             for s in axm.spines.values(): s.set_visible(False)
     if not legend: return fig

@@ -10,12 +10,11 @@ from typing import Sequence
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
-from einops import einsum, rearrange
+from einops import rearrange
 from jaxtyping import Bool, Float
-from torch import Tensor
 
-from .core import (ModelConfig, TrainConfig, ToyModel, train, with_style, gram, relu_loss_L0, relu_loss_L1,
-                            relu_moments, phase_grid, sweep_tables)
+from .core import (ModelConfig, TrainConfig, ToyModel, train, with_style, relu_loss_stratified,
+                            phase_grid, sweep_tables)
 from .results import experiment
 
 INTRO_IMPORTANCE = [0.9**i for i in range(5)]  # the introduction's importances, I_i = 0.9^i (@sec-intro-five-in-two)
@@ -24,9 +23,8 @@ INTRO_IMPORTANCE = [0.9**i for i in range(5)]  # the introduction's importances,
 # %% auto #0
 __all__ = ['INTRO_IMPORTANCE', 'ROBUST_FACTORS', 'FAILURE_KINDS', 'SEEDS', 'ROBUST_INTRO', 'ROBUST_DEM', 'ROBUST_PHASE',
            'RECIPES', 'ROBUST_RECIPE', 'condition_label', 'conditions', 'condition_configs', 'train_blocks',
-           'relu_loss_pairs', 'relu_loss_stratified', 'best_of_k', 'restarts_needed', 'failure_kind',
-           'run_condition_sweep', 'run_phase_conditions', 'run_recipes', 'condition_columns', 'plot_condition_map',
-           'plot_excess', 'claim_scores']
+           'best_of_k', 'restarts_needed', 'failure_kind', 'run_condition_sweep', 'run_phase_conditions', 'run_recipes',
+           'condition_columns', 'plot_condition_map', 'plot_excess', 'claim_scores']
 
 # %% ../chapters/A4_robustness.ipynb #52131867
 ROBUST_FACTORS: dict[str, list[dict]] = {
@@ -92,89 +90,6 @@ def train_blocks(cfg: ModelConfig, # all models
             W[sel], b[sel], seconds = r.W.numpy(), r.b.numpy(), seconds + r.seconds
         except FloatingPointError: diverged[j] = True
     return W, b, diverged, seconds
-
-# %% ../chapters/A4_robustness.ipynb #661f5b75
-def _f64(t) -> Tensor: return t.double() if isinstance(t, Tensor) else torch.from_numpy(np.array(t, dtype=np.float64))
-
-@torch.no_grad()
-def relu_loss_pairs(W: Float[Tensor, "inst feats hidden"], # weights
-                    b: Float[Tensor, "inst feats"], # biases
-                    importance: Float[Tensor, "inst feats"], # I
-                    n_quad: int = 32, # midpoints for the second feature's value (and half as many for the extrapolation)
-                    chunk: int = 16, # instances at a time
-                   ) -> Float[Tensor, " inst"]:
-    "L_2 = Σ over pairs {i, c} of E[loss | only features i and c are active]: exact in x_i; in x_c the midpoint rule, Richardson-extrapolated from n_quad and n_quad/2 points."
-    if n_quad >= 4: return (4 * relu_loss_pairs(W, b, importance, -n_quad, chunk) - relu_loss_pairs(W, b, importance, -(n_quad // 2), chunk)) / 3
-    n_quad = -n_quad                                                          # a negative n_quad: the plain midpoint rule
-    dt = torch.float32 if n_quad <= 64 else torch.float64
-    W, b, I = (_f64(t).to(dt) for t in (W, b, importance))
-    n = W.shape[1]
-    G = gram(W)                                                               # G[j, i]: how x_i reaches output j
-    v = (torch.arange(n_quad, dtype=dt) + 0.5) / n_quad
-    iu, cu = torch.triu_indices(n, n, 1)
-    di, dc = (torch.eye(n, dtype=dt)[:, idx][None, :, :, None] for idx in (iu, cu))   # δ_ji, δ_jc: (1, j, pair, 1)
-    out = []
-    for lo in range(0, W.shape[0], chunk):
-        Gc, bc = G[lo:lo + chunk], b[lo:lo + chunk]
-        cc = Gc[:, :, cu, None] * v + bc[:, :, None, None]                    # (inst, j, pair, q): G_jc x_c + b_j
-        m1, sq, lin = relu_moments(Gc[:, :, iu, None].expand_as(cc), cc)  # moments over x_i = u
-        # output j: (δ_ji u + δ_jc v - ReLU(G_ji u + G_jc v + b_j))², averaged over u exactly and over v by midpoints
-        e = di / 3 + dc * v**2 - 2 * (di * lin + dc * v * m1) + sq
-        out.append(einsum(e.mean(-1).double(), I[lo:lo + chunk].double(), "inst j pair, inst j -> inst") / n)
-    return torch.cat(out)
-
-@torch.no_grad()
-def relu_loss_stratified(W: Float[Tensor, "inst feats hidden"], # weights
-                         b: Float[Tensor, "inst feats"], # biases
-                         density: Float[Tensor, " inst"], # 1 - S, shared by all features of an instance
-                         importance: Float[Tensor, "inst feats"], # I
-                         n_samples: int = 2**12, # Monte-Carlo samples for the most probable k ≥ 3 (fewer, ∝ P(K = k), for the others)
-                         seed: int = 0, # draws the samples, the same for every instance
-                         control: bool = True, # K = 2 by quadrature and a pairwise control variate for K ≥ 3; False: plain Monte Carlo for K ≥ 2
-                         n_quad: int = 32, # midpoints of `relu_loss_pairs`
-                         min_prob: float = 1e-10, # skip the k with P(K = k) below this
-                         min_samples: int = 64, # the fewest samples of a stratum
-                         return_se: bool = False, # also return the standard error of the Monte-Carlo part
-                         block: int = 2**24, # elements per temporary (bounds memory)
-                        ) -> Float[Tensor, " inst"] | tuple[Float[Tensor, " inst"], Float[Tensor, " inst"]]:
-    "Expected loss of ReLU models by the number K of active features: exact for K ≤ 1, quadrature for K = 2, Monte Carlo with a pairwise control variate on samples shared by all models for K ≥ 3."
-    W, b, I, p = map(_f64, (W, b, importance, density)); p = p[:, None]
-    n_inst, n = W.shape[:2]
-    k = torch.arange(n + 1, dtype=torch.float64)
-    P = torch.tensor([math.comb(n, j) for j in range(n + 1)], dtype=torch.float64) * p**k * (1 - p) ** (n - k)  # P(K = k)
-    L0, L1 = relu_loss_L0(b, I), relu_loss_L1(W, b, I)                         # L_1 sums over the n single-feature sets
-    total, var = P[:, 0] * L0 + P[:, 1] / n * L1, torch.zeros(n_inst, dtype=torch.float64)
-    k_mc = 2
-    if control and n >= 2:
-        L2 = relu_loss_pairs(W, b, I, n_quad)                                   # sums over the n(n-1)/2 pairs
-        V = L2 - (n - 1) * L1 + math.comb(n, 2) * L0                            # Σ over pairs of what the pair adds to its two singles
-        total += P[:, 2] * L2 / math.comb(n, 2); k_mc = 3
-    G, bf, If, L0f = gram(W).float(), b.float(), I.float(), L0.float()
-    feats = torch.arange(n)
-    for kk in range(k_mc, n + 1):
-        use = (P[:, kk] >= min_prob).nonzero().flatten()
-        if len(use) == 0: continue
-        share = (P[use, kk] / P[use, k_mc:].max(-1).values).max().item()      # samples ∝ P(K = k), relative to the likeliest k
-        N = max(min_samples, math.ceil(n_samples * share))
-        g = torch.Generator().manual_seed(seed * 1000 + kk)
-        A = torch.rand(N, n, generator=g).argsort(-1)[:, :kk]                  # the k active features of each sample
-        val = torch.rand(N, kk, generator=g)                                  # their values
-        x = torch.zeros(N, n).scatter_(1, A, val)
-        iu, iw = torch.triu_indices(kk, kk, 1)
-        tgt = (A[None] == feats[:, None, None]) * val                         # (j, p, t): x_j if the t-th active feature is j
-        # the pairwise approximation c(x) = L0 + Σ_t (h_t - L0) + Σ_{t<u} (h_tu - h_t - h_u + L0) has the exact mean below
-        mean_c = L0 + kk * (L1 / n - L0) + kk * (kk - 1) / (n * (n - 1)) * V if k_mc == 3 else torch.zeros_like(L0)
-        for c in use.split(max(1, block // (n * N * max(len(iu), n)))):
-            l = einsum((x - torch.relu(x @ G[c] + bf[c, None])) ** 2, If[c], "inst p j, inst j -> inst p") / n
-            if k_mc == 3:
-                T = G[c][:, :, A] * val                                         # (inst, j, p, t): G_ja x_a of each active a
-                h1 = einsum((tgt - torch.relu(T + bf[c, :, None, None])) ** 2, If[c], "inst j p t, inst j -> inst p t") / n
-                h2 = einsum((tgt[..., iu] + tgt[..., iw] - torch.relu(T[..., iu] + T[..., iw] + bf[c, :, None, None])) ** 2, If[c],
-                            "inst j p t, inst j -> inst p") / n
-                l = l - (h2 - (kk - 2) * h1.sum(-1) + (math.comb(kk, 2) - kk + 1) * L0f[c, None])   # = l - c(x)
-            l = l.double()
-            total[c] += P[c, kk] * (l.mean(-1) + mean_c[c]); var[c] += P[c, kk] ** 2 * l.var(-1) / N
-    return (total, var.sqrt()) if return_se else total
 
 # %% ../chapters/A4_robustness.ipynb #64954325
 def best_of_k(loss: Float[np.ndarray, "... seed"], # each seed's loss
