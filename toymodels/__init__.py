@@ -28,7 +28,7 @@ _API = {
     "load_result": "results",
 }
 # the chapters' modules, plus the compiled engine and the results cache, as lazily imported attributes
-_MODULES = ("core", "fast", "results", "intro", "demonstrating", "phase", "geometry", "robustness", "dynamics", "adversarial")
+_MODULES = ("core", "fast", "results", "intro", "demonstrating", "phase", "geometry", "robustness", "dynamics", "adversarial", "privileged")
 
 __all__ = sorted(_API) + ["__version__"]
 
