@@ -28,7 +28,7 @@ _API = {
     "load_result": "results",
 }
 # the chapters' modules, plus the compiled engine and the results cache, as lazily imported attributes
-_MODULES = ("core", "fast", "results", "intro", "demonstrating", "phase", "geometry", "robustness", "dynamics", "adversarial", "privileged")
+_MODULES = ("core", "fast", "results", "intro", "demonstrating", "phase", "geometry", "robustness", "dynamics", "adversarial", "privileged", "computation")
 
 __all__ = sorted(_API) + ["__version__"]
 

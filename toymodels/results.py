@@ -45,7 +45,8 @@ REGISTRY: dict[str, Experiment] = {}
 
 # Modules that register experiments; `toymodels reproduce` imports them.
 EXPERIMENT_MODULES = ("toymodels.intro", "toymodels.demonstrating", "toymodels.phase", "toymodels.geometry", "toymodels.robustness",
-                      "toymodels.dynamics", "toymodels.adversarial", "toymodels.privileged")
+                      "toymodels.dynamics", "toymodels.adversarial", "toymodels.privileged",
+                      "toymodels.computation")
 
 def experiment(name: str, params: dict, description: str = ""):
     "Decorator: register `fn(params, progress) -> dict of arrays` as the experiment `name`."
