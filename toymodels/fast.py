@@ -558,8 +558,8 @@ def _kernel_for(nf: int, m: int, relu: bool):
 _BLOCKED_MIN = 1000  # n_feats * d_hidden from which every model kind trains by `_train_kernel_blocked`
 
 def _blocked_tile(n_feats: int) -> int:
-    "Samples per tile of `_train_kernel_blocked`: the tile's (n_feats, T) buffers stay in a 1-2 MiB L2."
-    return 256 if n_feats <= 200 else 128
+    "Samples per tile of `_train_kernel_blocked` (its (n_feats, T) buffers stay in L2 up to n_feats ~ 500)."
+    return 256
 
 @njit(cache=_CACHE, fastmath=_FM)
 def _axpy_rows(C, cbase, cstride, ostride, R, nr, A, O, no, tlen, first):
@@ -667,20 +667,23 @@ def _entries(XT, R, nr, tlen, cap, ei, et, ex):
     return n
 
 @njit(cache=_CACHE, fastmath=_FM)
-def _tile_blocked(w, b, wo, imp, scale, XT, HT, OT, GHT, tlen, relu, hrelu, absy, gw, gb, RX, RH, RG, RK, ei, et, ex):
+def _tile_blocked(w, b, wo, imp, scale, XT, HT, OT, GHT, HS, tlen, relu, hrelu, absy, gw, gb, RX, RH, RG, RK, ei, et, ex):
     """Forward and backward pass over the tile XT[feat, t], t < tlen, of any model kind, as register-blocked
     products that skip the tile's all-zero input rows, zero hidden rows and outputs without gradient. Returns
     sum_t sum_i I_i (y'-y)^2 and adds dL/dW (and dL/dW_out at offset wo) to gw, dL/db to gb."""
     nf = OT.shape[0] - 4; m = HT.shape[0] - 4
     nx, nnz = _live_rows(XT, nf, tlen, RX, 4)
-    ne = _entries(XT, RX, nx, tlen, ei.shape[0], ei, et, ex) if nnz * 16 < nx * tlen else -1  # sparse inputs: their entries
-    if ne >= 0:                                                       # h = W^T x
+    ne = _entries(XT, RX, nx, tlen, ei.shape[0], ei, et, ex) if nnz * 64 < nx * tlen else -1  # sparse inputs: their entries
+    if ne >= 0:                                                       # h = W^T x: by samples in HS (tlen, m)
+        for t in range(tlen):
+            hs = HS[t]
+            for k in range(m): hs[k] = np.float32(0.0)
+        for e in range(ne):
+            base = ei[e] * m; hs = HS[et[e]]; v = ex[e]
+            for k in range(m): hs[k] += w[base + k] * v
         for k in range(m):
             hk = HT[k]
-            for t in range(tlen): hk[t] = np.float32(0.0)
-        for e in range(ne):
-            base = ei[e] * m; t = et[e]; v = ex[e]
-            for k in range(m): HT[k, t] += w[base + k] * v
+            for t in range(tlen): hk[t] = HS[t, k]
     else:
         _axpy_rows(w, 0, m, 1, RX, nx, XT, HT, m, tlen, True)
     if hrelu:
@@ -710,10 +713,13 @@ def _tile_blocked(w, b, wo, imp, scale, XT, HT, OT, GHT, tlen, relu, hrelu, absy
             ghk = GHT[k]; hk = HT[k]
             for t in range(tlen): ghk[t] = ghk[t] if hk[t] > np.float32(0.0) else np.float32(0.0)
     _dot_rows(OT, RG, ng, HT, RH, nh, tlen, gw, wo, m)                # dW_out += g h^T
-    if ne >= 0:                                                       # dW += x gh^T
+    if ne >= 0:                                                       # dW += x gh^T, gh by samples in HS
+        for k in range(m):
+            ghk = GHT[k]
+            for t in range(tlen): HS[t, k] = ghk[t]
         for e in range(ne):
-            base = ei[e] * m; t = et[e]; v = ex[e]
-            for k in range(m): gw[base + k] += v * GHT[k, t]
+            base = ei[e] * m; hs = HS[et[e]]; v = ex[e]
+            for k in range(m): gw[base + k] += v * hs[k]
     else:
         _dot_rows(XT, RX, nx, GHT, RK, RK.shape[0], tlen, gw, 0, m)
     return loss
@@ -737,7 +743,7 @@ def _train_kernel_blocked(W, B, MW, VW, Mb, Vb, ST, density, importance, cond, b
         imp = importance[j].copy()
         scale = (np.float32(2.0 / (batch * nf)) * imp).astype(np.float32)
         XT = np.zeros((nf + 1, 2 * T), np.float32); XS = np.zeros((nf, T), np.float32); OT = np.zeros((nf + 4, T), np.float32)
-        HT = np.zeros((m + 4, T), np.float32); GHT = np.zeros((m + 4, T), np.float32)
+        HT = np.zeros((m + 4, T), np.float32); GHT = np.zeros((m + 4, T), np.float32); HS = np.zeros((T, m), np.float32)
         RX = np.empty(nf + 4, np.int64); RH = np.empty(m + 4, np.int64); RG = np.empty(nf + 4, np.int64)
         RK = np.empty(-(-m // 4) * 4, np.int64)
         for k in range(RK.shape[0]): RK[k] = k if k < m else m + 3
@@ -766,13 +772,13 @@ def _train_kernel_blocked(W, B, MW, VW, Mb, Vb, ST, density, importance, cond, b
                     for t in range(n): xt[fill + t] = xs[t]
                 fill += n
                 if fill >= T:
-                    loss += _tile_blocked(w, b, wo, imp, scale, XT, HT, OT, GHT, T, relu, hrelu, absy, gw, gb, RX, RH, RG, RK, ei, et, ex)
+                    loss += _tile_blocked(w, b, wo, imp, scale, XT, HT, OT, GHT, HS, T, relu, hrelu, absy, gw, gb, RX, RH, RG, RK, ei, et, ex)
                     fill -= T
                     for i in range(nf):
                         xt = XT[i]
                         for t in range(fill): xt[t] = xt[T + t]
             if fill > 0:
-                loss += _tile_blocked(w, b, wo, imp, scale, XT, HT, OT, GHT, fill, relu, hrelu, absy, gw, gb, RX, RH, RG, RK, ei, et, ex)
+                loss += _tile_blocked(w, b, wo, imp, scale, XT, HT, OT, GHT, HS, fill, relu, hrelu, absy, gw, gb, RX, RH, RG, RK, ei, et, ex)
             if nzero > 0: loss += _zero_terms(b, imp, scale, relu, nzero, gb)
             r = log_row[s]
             if r >= 0: losses[r, j] = loss / (batch * nf)
