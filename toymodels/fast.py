@@ -736,7 +736,10 @@ def _train_kernel_blocked(W, B, MW, VW, Mb, Vb, ST, density, importance, cond, b
     wo = 0 if tied else nf * m
     k2 = np.float32(2.0) if signed else np.float32(1.0)
     off = np.float32(-1.0) if signed else np.float32(0.0)
-    for j in prange(N):
+    stride = max(1, int(0.618 * N))  # threads take contiguous ranges of jj: visit instances in a spread order,
+    while math.gcd(stride, N) != 1: stride += 1  # so instances of neighbouring sparsity land on different threads
+    for jj in prange(N):
+        j = jj * stride % N
         w = W[j].copy(); b = B[j].copy(); st = ST[j].copy()
         p = density[j].copy(); invp = (k2 / p).astype(np.float32)
         c = cond[j].copy(); invc = (k2 / c).astype(np.float32); bn = binom[j].copy()
