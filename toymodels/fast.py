@@ -673,7 +673,7 @@ def _tile_blocked(w, b, wo, imp, scale, XT, HT, OT, GHT, HS, tlen, relu, hrelu, 
     sum_t sum_i I_i (y'-y)^2 and adds dL/dW (and dL/dW_out at offset wo) to gw, dL/db to gb."""
     nf = OT.shape[0] - 4; m = HT.shape[0] - 4
     nx, nnz = _live_rows(XT, nf, tlen, RX, 4)
-    ne = _entries(XT, RX, nx, tlen, ei.shape[0], ei, et, ex) if nnz * 64 < nx * tlen else -1  # sparse inputs: their entries
+    ne = _entries(XT, RX, nx, tlen, ei.shape[0], ei, et, ex) if nnz * 32 < nx * tlen else -1  # sparse inputs: their entries
     if ne >= 0:                                                       # h = W^T x: by samples in HS (tlen, m)
         for t in range(tlen):
             hs = HS[t]
