@@ -1,6 +1,6 @@
 """Benchmark the training engines against the naive Colab-style reference (benchmarks/reference.py).
 
-    python benchmarks/bench.py                 # W1, W2, W3 and W3s, a few steps each (~3-5 minutes)
+    python benchmarks/bench.py                 # W1, W2, W3, W3s, W3d and W4, a few steps each (~5 minutes)
     python benchmarks/bench.py --sweep 1000    # also time 10^5 models x 1000 steps of the fast engine and
                                                # extrapolate to the paper's 10 000
 Each engine runs in a fresh subprocess so peak RSS is per engine; numba compile time is excluded by a warm-up.
@@ -25,7 +25,19 @@ WORKLOADS = {  # name: (n_feats, d_hidden, n_inst, batch, steps per engine[, den
            dict(hidden_activation="relu", tied=False, task="abs")),
     "W3s": (100, 40, 10, 1024, {"reference": 20, "torch": 20, "fast": 1000}, 0.001,
             dict(hidden_activation="relu", tied=False, task="abs")),
+    "W3d": (100, 40, 10, 1024, {"reference": 20, "torch": 20, "fast": 100}, 1.0,   # the same model on dense features
+            dict(hidden_activation="relu", tied=False, task="abs")),
+    # §4 at the paper's size: the default tied model, n = 400, m = 30, equal importance, one model at each of 40
+    # sparsities 1/(1 - S) log-spaced from 1 to 100 (one seed of the uniform sweep)
+    "W4": (400, 30, 40, 1024, {"reference": 3, "torch": 3, "fast": 20}, "sweep40", dict(importance=1.0)),
 }
+
+
+def _density(spec, n: int, k: int):
+    "A workload's density: a number, or 'sweep40' (instance j at 1 - S = 1 / 100^(j / 39), all features alike)."
+    if spec != "sweep40": return spec
+    import numpy as np
+    return np.repeat(1 / np.geomspace(1, 100, k)[:, None], n, 1).tolist()
 
 
 def run_one(workload: str, engine: str, steps: int | None = None) -> dict:
@@ -36,7 +48,7 @@ def run_one(workload: str, engine: str, steps: int | None = None) -> dict:
     from toymodels.core import ModelConfig, TrainConfig, train
     n, m, k, batch, st, density, kind = (*WORKLOADS[workload], 0.1, {})[:7]
     steps = steps or st[engine]
-    cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=k, density=density, importance=[0.9**i for i in range(n)], **kind)
+    cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=k, density=_density(density, n, k), **{"importance": [0.9**i for i in range(n)], **kind})
     tcfg = lambda s: TrainConfig(steps=s, batch_size=batch, log_every=max(1, s // 10), engine="torch" if engine == "reference" else engine)
     fn = (lambda c, t: train_reference(c, t)) if engine == "reference" else (lambda c, t: train(c, t, progress=False))
     fn(cfg, tcfg(2))  # warm-up: numba compile (or cache load), torch kernels
@@ -79,7 +91,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--one", nargs=2, metavar=("WORKLOAD", "ENGINE"), help=argparse.SUPPRESS)
     ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--workloads", default="W1,W2,W3,W3s")
+    ap.add_argument("--workloads", default="W1,W2,W3,W3s,W3d,W4")
     ap.add_argument("--sweep", type=int, default=0, help="also time the 10^5-model sweep for this many steps")
     a = ap.parse_args()
     if a.one:
@@ -100,6 +112,10 @@ def main():
         print(f"{r['workload']:8} {r['engine']:9} {r['steps']:5d} {r['steps_per_s']:10.2f} {r['samples_per_s']:17.3g} "
               f"{r['computed_per_s']:11.3g} {r['samples_per_s'] / r['computed_per_s']:10.1f}× "
               f"{r['steps_per_s'] / ref['steps_per_s']:11.1f}× {r['peak_rss_mib']:12.0f}")
+    for r in rows:
+        if r["workload"] == "W4" and r["engine"] == "fast":
+            print(f"\nW4 (one seed of §4's uniform sweep, 40 models) x 10 000 steps ≈ {10_000 / r['steps_per_s'] / 60:.1f} min "
+                  f"at {r['threads']} thread(s) (extrapolated from {r['steps']} steps from the initialisation)")
     if a.sweep:
         out = subprocess.run([sys.executable, __file__, "--workloads", "", "--sweep", str(a.sweep)], capture_output=True, text=True, check=True)
         s = json.loads(out.stdout.strip().splitlines()[-1])

@@ -282,3 +282,89 @@ def test_untied_snapshots_match_between_engines():
     assert f.snapshot_W_out.shape == (3, 2, 3, 6)
     torch.testing.assert_close(f.snapshot_W_out, t.snapshot_W_out)
     torch.testing.assert_close(f.snapshots, t.snapshots)
+
+
+# ---------------------------------------------------------------- large models (n_feats * d_hidden >= 1000): blocked tiles
+BLOCKED_KINDS = {"default": {}, "default_linear": dict(activation="linear"), **KINDS}
+
+
+@pytest.mark.parametrize("kind", list(BLOCKED_KINDS))
+def test_blocked_kernel_replays_autograd_and_torch_optim_exactly(kind):
+    """`_train_kernel_blocked` (every kind with n_feats * d_hidden >= 1000) equals a step-by-step replay with autograd
+    and `torch.optim` on its own batches: dense instances, dense ones with all-zero samples dropped, sparse ones, the
+    sparse-entries first layer (1 - S = 0.01) and full tiles carried over (batch 600 > T = 256). SGD: Adam's first
+    steps move a weight by ±lr whatever its gradient's size, so a gradient of ~1e-9 summed in another order can flip
+    a step; Adam is compared with the per-sample kernels in the next test."""
+    import toymodels.fast as fast
+    from toymodels.core import SCHEDULES, make_optimizer
+    n, m = 50, 20
+    assert n * m >= fast._BLOCKED_MIN and fast._blocked_tile(n) < 600
+    dens = [[1.0] * n, [0.03] * n, [0.01] * n, [0.002] * n, [0.1] * n]  # q = 1, .78, .39 (sparse), .10 (sparse), .99
+    cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=len(dens), density=dens, importance=[0.97**i for i in range(n)],
+                      **BLOCKED_KINDS[kind])
+    sparse = fast._sparse_tables(cfg.density_table().numpy(), 600)[0][:, 0] >= 0
+    assert sparse.any() and not sparse.all()
+    tcfg = TrainConfig(steps=25, batch_size=600, lr=0.5, optimizer="sgd", schedule="cosine", seed=6, log_every=6)
+    res = train_fast(cfg, tcfg, progress=False)
+    model = ToyModel(cfg, torch.Generator().manual_seed(tcfg.seed))
+    opt = make_optimizer(list(model.parameters()), tcfg)
+    replay = []
+    for s in range(tcfg.steps):
+        for group in opt.param_groups: group["lr"] = tcfg.lr * SCHEDULES[tcfg.schedule](s, tcfg.steps)
+        x = sample_batch(cfg.density_table(), tcfg.batch_size, tcfg.seed, s, signed=cfg.signed)
+        loss = loss_per_instance(model(x), model.target(x), model.importance)
+        opt.zero_grad(); loss.sum().backward(); opt.step()
+        if s % tcfg.log_every == 0 or s == tcfg.steps - 1: replay.append(loss.detach())
+    for got, want in [(res.W, model.W), (res.W_out, model.W_out), (res.b, model.b)]:
+        if want is not None:
+            torch.testing.assert_close(got, want.detach(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(res.losses, torch.stack(replay), rtol=1e-4, atol=1e-7)
+    assert (res.W - ToyModel(cfg, torch.Generator().manual_seed(tcfg.seed)).W).abs().max() > 1e-2  # it moved
+
+
+@pytest.mark.parametrize("kind", ["default", "abs", "abs_linear_hidden"])
+def test_blocked_kernel_matches_the_per_sample_kernels_with_adamw(kind, monkeypatch):
+    "With AdamW, the blocked kernel trains as the tile kernel (default kind) or `_train_kernel_kinds` do on the same stream."
+    import toymodels.fast as fast
+    n, m = 50, 20
+    dens = [[1.0] * n, [0.03] * n, [0.01] * n, [0.002] * n, [0.1] * n]
+    cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=len(dens), density=dens, importance=[0.97**i for i in range(n)],
+                      **BLOCKED_KINDS[kind])
+    tcfg = TrainConfig(steps=25, batch_size=600, lr=1e-2, schedule="cosine", seed=6, log_every=6)
+    a = train_fast(cfg, tcfg, progress=False)
+    monkeypatch.setattr(fast, "_BLOCKED_MIN", 10**9)
+    b = train_fast(cfg, tcfg, progress=False)
+    for got, want in [(a.W, b.W), (a.W_out, b.W_out), (a.b, b.b)]:
+        if want is not None: torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
+    torch.testing.assert_close(a.losses, b.losses, rtol=1e-5, atol=1e-7)
+
+
+def test_blocked_kernel_deterministic_and_chunk_thread_independent():
+    cfg = ModelConfig(n_feats=40, d_hidden=25, n_inst=5, density=[[1.0] * 40, [0.05] * 40, [0.01] * 40, [0.003] * 40, [0.2] * 40],
+                      hidden_activation="relu", tied=False, task="abs")
+    tcfg = TrainConfig(steps=20, batch_size=300, seed=3, log_every=4)
+    a = train_fast(cfg, tcfg, progress=False)
+    b = train_fast(cfg, tcfg, progress=False, chunk=2)
+    nt = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        c = train_fast(cfg, tcfg, progress=False)
+    finally:
+        numba.set_num_threads(nt)
+    for r in (b, c):
+        assert torch.equal(a.W, r.W) and torch.equal(a.W_out, r.W_out) and torch.equal(a.b, r.b) and torch.equal(a.losses, r.losses)
+
+
+@pytest.mark.parametrize("case", ["abs_sparse", "default_dense"])
+def test_blocked_same_statistics_as_torch_and_reference(case):
+    """Paired as in `test_same_statistics_as_torch_and_reference`, for models large enough for the blocked kernel
+    (n = 50, m = 20): a §8-like abs model at 1 - S = 0.02 and the default model on dense features."""
+    kind, density = {"abs_sparse": (ABS, 0.02), "default_dense": ({}, 1.0)}[case]
+    cfg = ModelConfig(n_feats=50, d_hidden=20, n_inst=40, density=density, importance=[0.97**i for i in range(50)], **kind)
+    tcfg = dict(steps=600, batch_size=128, lr=1e-2, seed=11)
+    res, init = _final_losses(cfg, tcfg)
+    for other in ("torch", "reference"):
+        t = _paired_t(res["fast"], res[other])
+        assert abs(t) < 4, (other, t, res["fast"].mean().item(), res[other].mean().item())
+        assert abs(res["fast"].mean() / res[other].mean() - 1) < 0.06
+    assert res["fast"].mean() < 0.8 * init.mean()

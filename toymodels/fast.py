@@ -554,6 +554,241 @@ def _kernel_for(nf: int, m: int, relu: bool):
     mod = importlib.util.module_from_spec(spec); sys.modules[name] = mod; spec.loader.exec_module(mod)
     return mod.train_kernel
 
+# %% ../chapters/A1_methods.ipynb #b1c0d5e2
+_BLOCKED_MIN = 1000  # n_feats * d_hidden from which every model kind trains by `_train_kernel_blocked`
+
+def _blocked_tile(n_feats: int) -> int:
+    "Samples per tile of `_train_kernel_blocked` (its (n_feats, T) buffers stay in L2 up to n_feats ~ 500)."
+    return 256
+
+@njit(cache=_CACHE, fastmath=_FM)
+def _axpy_rows(C, cbase, cstride, ostride, R, nr, A, O, no, tlen, first):
+    """O[o, :tlen] (+)= sum_{a < nr} C[cbase + R[a] cstride + o ostride] A[R[a], :tlen] for o < no, register-blocked:
+    4 rows of A by 4 rows of O per sweep over the tile, so each row loaded serves four products. R lists the rows of
+    A that can be non-zero, padded with the zero row A[-1] to a multiple of 4; O has 3 spare rows after no."""
+    zr = A.shape[0] - 1
+    cf = np.empty(16, np.float32)
+    for o in range(0, no, 4):
+        o0 = O[o]; o1 = O[o + 1]; o2 = O[o + 2]; o3 = O[o + 3]
+        if first:
+            for t in range(tlen): o0[t] = 0.0; o1[t] = 0.0; o2[t] = 0.0; o3[t] = 0.0
+        for a in range(0, nr, 4):
+            r0 = R[a]; r1 = R[a + 1]; r2 = R[a + 2]; r3 = R[a + 3]
+            x0 = A[r0]; x1 = A[r1]; x2 = A[r2]; x3 = A[r3]
+            for u in range(4):
+                r = R[a + u]
+                for v in range(4):
+                    cf[4 * u + v] = C[cbase + r * cstride + (o + v) * ostride] if (r < zr and o + v < no) else np.float32(0.0)
+            c00 = cf[0]; c01 = cf[1]; c02 = cf[2]; c03 = cf[3]; c10 = cf[4]; c11 = cf[5]; c12 = cf[6]; c13 = cf[7]
+            c20 = cf[8]; c21 = cf[9]; c22 = cf[10]; c23 = cf[11]; c30 = cf[12]; c31 = cf[13]; c32 = cf[14]; c33 = cf[15]
+            for t in range(tlen):
+                a0 = x0[t]; a1 = x1[t]; a2 = x2[t]; a3 = x3[t]
+                o0[t] += c00 * a0 + c10 * a1 + c20 * a2 + c30 * a3
+                o1[t] += c01 * a0 + c11 * a1 + c21 * a2 + c31 * a3
+                o2[t] += c02 * a0 + c12 * a1 + c22 * a2 + c32 * a3
+                o3[t] += c03 * a0 + c13 * a1 + c23 * a2 + c33 * a3
+
+@njit(cache=_CACHE, fastmath=_FM)
+def _dot_rows(G, RG, ng, H, RH, nh, tlen, gw, base, m):
+    """gw[base + i m + k] += sum_t G[i, t] H[k, t] for i in RG[:ng], k in RH[:nh], blocked 2 x 4 (lists padded with
+    the zero rows G[-1], H[-1], whose results are dropped)."""
+    zg = G.shape[0] - 1; zh = H.shape[0] - 1
+    for a in range(0, ng, 2):
+        i0 = RG[a]; i1 = RG[a + 1]; g0 = G[i0]; g1 = G[i1]
+        for c in range(0, nh, 4):
+            k0 = RH[c]; k1 = RH[c + 1]; k2 = RH[c + 2]; k3 = RH[c + 3]
+            h0 = H[k0]; h1 = H[k1]; h2 = H[k2]; h3 = H[k3]
+            s00 = np.float32(0.0); s01 = np.float32(0.0); s02 = np.float32(0.0); s03 = np.float32(0.0)
+            s10 = np.float32(0.0); s11 = np.float32(0.0); s12 = np.float32(0.0); s13 = np.float32(0.0)
+            for t in range(tlen):
+                a0 = g0[t]; a1 = g1[t]; b0 = h0[t]; b1 = h1[t]; b2 = h2[t]; b3 = h3[t]
+                s00 += a0 * b0; s01 += a0 * b1; s02 += a0 * b2; s03 += a0 * b3
+                s10 += a1 * b0; s11 += a1 * b1; s12 += a1 * b2; s13 += a1 * b3
+            if i0 < zg:
+                if k0 < zh: gw[base + i0 * m + k0] += s00
+                if k1 < zh: gw[base + i0 * m + k1] += s01
+                if k2 < zh: gw[base + i0 * m + k2] += s02
+                if k3 < zh: gw[base + i0 * m + k3] += s03
+            if i1 < zg:
+                if k0 < zh: gw[base + i1 * m + k0] += s10
+                if k1 < zh: gw[base + i1 * m + k1] += s11
+                if k2 < zh: gw[base + i1 * m + k2] += s12
+                if k3 < zh: gw[base + i1 * m + k3] += s13
+
+@njit(cache=_CACHE, fastmath=_FM)
+def _live_rows(A, nrows, tlen, R, pad):
+    """R[:n'] = the rows of A[:nrows, :tlen] with a non-zero entry, padded with the zero row A[-1] to a multiple of
+    pad; returns (n', the number of non-zero entries)."""
+    n = 0; nnz = 0
+    for i in range(nrows):
+        ai = A[i]; c = 0
+        for t in range(tlen): c += ai[t] != np.float32(0.0)
+        if c > 0:
+            R[n] = i; n += 1; nnz += c
+    while n % pad: R[n] = A.shape[0] - 1; n += 1
+    return n, nnz
+
+@njit(cache=_CACHE, fastmath=_FM)
+def _compact_cols(X, nf, tlen, keep, idx):
+    "Drops the all-zero samples (columns) of X[:nf, :tlen] in place; returns the number kept."
+    for t in range(tlen): keep[t] = np.float32(0.0)
+    for i in range(nf):
+        xi = X[i]
+        for t in range(tlen): keep[t] += abs(xi[t])
+    n = 0
+    for t in range(tlen):
+        if keep[t] != np.float32(0.0):
+            idx[n] = t; n += 1
+    if n < tlen:
+        for i in range(nf):
+            xi = X[i]
+            for u in range(n): xi[u] = xi[idx[u]]
+    return n
+
+@njit(cache=_CACHE, fastmath=_FM)
+def _entries(XT, R, nr, tlen, cap, ei, et, ex):
+    """The non-zero entries (row, sample, value) of XT[R[:nr], :tlen], row by row, scanning 16 samples at a time;
+    returns their number, or -1 if there are more than cap - 16 (ei, et, ex hold cap)."""
+    n = 0; zr = XT.shape[0] - 1
+    for a in range(nr):
+        i = R[a]
+        if i == zr: continue
+        xi = XT[i]
+        for c0 in range(0, tlen, 16):
+            c1 = min(c0 + 16, tlen); s = np.float32(0.0)
+            if c1 - c0 == 16:
+                for t in range(16): s += abs(xi[c0 + t])
+            else:
+                for t in range(c0, c1): s += abs(xi[t])
+            if s != np.float32(0.0):
+                if n > cap - 16: return -1
+                for t in range(c0, c1):                              # branch-free: store always, keep the non-zero
+                    v = xi[t]; ei[n] = i; et[n] = t; ex[n] = v; n += v != np.float32(0.0)
+    return n
+
+@njit(cache=_CACHE, fastmath=_FM)
+def _tile_blocked(w, b, wo, imp, scale, XT, HT, OT, GHT, HS, tlen, relu, hrelu, absy, gw, gb, RX, RH, RG, RK, ei, et, ex):
+    """Forward and backward pass over the tile XT[feat, t], t < tlen, of any model kind, as register-blocked
+    products that skip the tile's all-zero input rows, zero hidden rows and outputs without gradient. Returns
+    sum_t sum_i I_i (y'-y)^2 and adds dL/dW (and dL/dW_out at offset wo) to gw, dL/db to gb."""
+    nf = OT.shape[0] - 4; m = HT.shape[0] - 4
+    nx, nnz = _live_rows(XT, nf, tlen, RX, 4)
+    ne = _entries(XT, RX, nx, tlen, ei.shape[0], ei, et, ex) if nnz * 32 < nx * tlen else -1  # sparse inputs: their entries
+    if ne >= 0:                                                       # h = W^T x: by samples in HS (tlen, m)
+        for t in range(tlen):
+            hs = HS[t]
+            for k in range(m): hs[k] = np.float32(0.0)
+        for e in range(ne):
+            base = ei[e] * m; hs = HS[et[e]]; v = ex[e]
+            for k in range(m): hs[k] += w[base + k] * v
+        for k in range(m):
+            hk = HT[k]
+            for t in range(tlen): hk[t] = HS[t, k]
+    else:
+        _axpy_rows(w, 0, m, 1, RX, nx, XT, HT, m, tlen, True)
+    if hrelu:
+        for k in range(m):
+            hk = HT[k]
+            for t in range(tlen): hk[t] = max(hk[t], np.float32(0.0))
+    nh = _live_rows(HT, m, tlen, RH, 4)[0]
+    _axpy_rows(w, wo, 1, m, RH, nh, HT, OT, nf, tlen, True)          # o = W_out h (+ b below)
+    loss = 0.0; ng = 0
+    for i in range(nf):                                               # g = dL/do, over outputs with a gradient
+        oi = OT[i]; xi = XT[i]; bi = b[i]; si = scale[i]
+        l = np.float32(0.0); sg = np.float32(0.0); sa = np.float32(0.0)
+        for t in range(tlen):
+            o = oi[t] + bi; x = xi[t]
+            y = abs(x) if absy else x
+            d = (max(o, np.float32(0.0)) if relu else o) - y
+            g = d * si if (o > np.float32(0.0) or not relu) else np.float32(0.0)
+            oi[t] = g; l += d * d; sg += g; sa += abs(g)
+        loss += imp[i] * l
+        gb[i] += sg
+        if sa != np.float32(0.0):
+            RG[ng] = i; ng += 1
+    while ng % 4: RG[ng] = nf + 3; ng += 1
+    _axpy_rows(w, wo, m, 1, RG, ng, OT, GHT, m, tlen, True)           # gh = W_out^T g
+    if hrelu:
+        for k in range(m):
+            ghk = GHT[k]; hk = HT[k]
+            for t in range(tlen): ghk[t] = ghk[t] if hk[t] > np.float32(0.0) else np.float32(0.0)
+    _dot_rows(OT, RG, ng, HT, RH, nh, tlen, gw, wo, m)                # dW_out += g h^T
+    if ne >= 0:                                                       # dW += x gh^T, gh by samples in HS
+        for k in range(m):
+            ghk = GHT[k]
+            for t in range(tlen): HS[t, k] = ghk[t]
+        for e in range(ne):
+            base = ei[e] * m; hs = HS[et[e]]; v = ex[e]
+            for k in range(m): gw[base + k] += v * hs[k]
+    else:
+        _dot_rows(XT, RX, nx, GHT, RK, RK.shape[0], tlen, gw, 0, m)
+    return loss
+
+@njit(parallel=True, cache=_CACHE, fastmath=_FM)
+def _train_kernel_blocked(W, B, MW, VW, Mb, Vb, ST, density, importance, cond, binom, step0, nsteps, coefs, batch,
+                          kind, momentum, relu, hrelu, tied, signed, absy, log_row, losses, T):
+    """`_train_kernel_kinds` for n_feats * d_hidden >= `_BLOCKED_MIN`, every model kind: the same stream, the all-zero
+    samples dropped (dense instances) or never drawn (sparse ones) and added in closed form, the rest gathered into
+    full tiles of T samples for `_tile_blocked`."""
+    N, nf = B.shape
+    nw = W.shape[1]
+    m = nw // nf if tied else nw // (2 * nf)
+    wo = 0 if tied else nf * m
+    k2 = np.float32(2.0) if signed else np.float32(1.0)
+    off = np.float32(-1.0) if signed else np.float32(0.0)
+    stride = max(1, int(0.618 * N))  # threads take contiguous ranges of jj: visit instances in a spread order,
+    while math.gcd(stride, N) != 1: stride += 1  # so instances of neighbouring sparsity land on different threads
+    for jj in prange(N):
+        j = jj * stride % N
+        w = W[j].copy(); b = B[j].copy(); st = ST[j].copy()
+        p = density[j].copy(); invp = (k2 / p).astype(np.float32)
+        c = cond[j].copy(); invc = (k2 / c).astype(np.float32); bn = binom[j].copy()
+        imp = importance[j].copy()
+        scale = (np.float32(2.0 / (batch * nf)) * imp).astype(np.float32)
+        XT = np.zeros((nf + 1, 2 * T), np.float32); XS = np.zeros((nf, T), np.float32); OT = np.zeros((nf + 4, T), np.float32)
+        HT = np.zeros((m + 4, T), np.float32); GHT = np.zeros((m + 4, T), np.float32); HS = np.zeros((T, m), np.float32)
+        RX = np.empty(nf + 4, np.int64); RH = np.empty(m + 4, np.int64); RG = np.empty(nf + 4, np.int64)
+        RK = np.empty(-(-m // 4) * 4, np.int64)
+        for k in range(RK.shape[0]): RK[k] = k if k < m else m + 3
+        keep = np.empty(T, np.float32); idx = np.empty(T, np.int64)
+        cap = nf * T // 16 + 16
+        ei = np.empty(cap, np.int64); et = np.empty(cap, np.int64); ex = np.empty(cap, np.float32)
+        gw = np.empty(nw, np.float32); gb = np.empty(nf, np.float32); none = np.empty(_LANES, np.bool_)
+        for s in range(step0, step0 + nsteps):
+            gw[:] = 0.0; gb[:] = 0.0
+            loss = 0.0
+            dense = bn[0] < 0
+            K = batch if dense else _draw_count(st, batch, bn)
+            nzero = batch - K
+            fill = 0                                                  # samples waiting in XT
+            for s0 in range(0, K, T):
+                tlen = min(T, K - s0)
+                if dense:
+                    _sample_tile(st, tlen, p, invp, XS, off)
+                    n = _compact_cols(XS, nf, tlen, keep, idx)
+                    nzero += tlen - n
+                else:
+                    _sample_tile_sparse(st, -(-tlen // _LANES) * _LANES, p, c, invp, invc, XS, none, off)
+                    n = tlen
+                for i in range(nf):
+                    xs = XS[i]; xt = XT[i]
+                    for t in range(n): xt[fill + t] = xs[t]
+                fill += n
+                if fill >= T:
+                    loss += _tile_blocked(w, b, wo, imp, scale, XT, HT, OT, GHT, HS, T, relu, hrelu, absy, gw, gb, RX, RH, RG, RK, ei, et, ex)
+                    fill -= T
+                    for i in range(nf):
+                        xt = XT[i]
+                        for t in range(fill): xt[t] = xt[T + t]
+            if fill > 0:
+                loss += _tile_blocked(w, b, wo, imp, scale, XT, HT, OT, GHT, HS, fill, relu, hrelu, absy, gw, gb, RX, RH, RG, RK, ei, et, ex)
+            if nzero > 0: loss += _zero_terms(b, imp, scale, relu, nzero, gb)
+            r = log_row[s]
+            if r >= 0: losses[r, j] = loss / (batch * nf)
+            _opt_update(w, gw, MW[j], VW[j], coefs[s], kind, momentum)
+            _opt_update(b, gb, Mb[j], Vb[j], coefs[s], kind, momentum)
+        W[j] = w; B[j] = b; ST[j] = st
+
 # %% ../chapters/A1_methods.ipynb #d9c001c7
 def _unsupported(cfg: ModelConfig, tcfg: TrainConfig) -> str | None:
     "Why `train_fast` cannot train this (None: it can). It implements every model kind, optimiser and schedule, on the CPU."
@@ -569,8 +804,9 @@ def train_fast(cfg: ModelConfig, # the models
                init: tuple | None = None, # start from (W, b or None[, W_out if untied]) instead of the seeded initialisation
                record_every: int | Sequence[int] | None = None, # snapshot W, b every k steps or at these steps (`snapshot_steps`)
               ) -> TrainResult:
-    """Train `cfg.n_inst` toy models with the compiled CPU kernel: the default (tied, linear hidden layer, reconstruct)
-    by `_train_kernel` or a kernel generated for its shape, every other kind by `_train_kernel_kinds`."""
+    """Train `cfg.n_inst` toy models with the compiled CPU kernel: large ones (n_feats * d_hidden >= 1000) by
+    `_train_kernel_blocked`, otherwise the default (tied, linear hidden layer, reconstruct) by `_train_kernel` or a
+    kernel generated for its shape, every other kind by `_train_kernel_kinds`."""
     if (reason := _unsupported(cfg, tcfg)) is not None: raise ValueError(reason)
     N, nf, m, steps, batch = cfg.n_inst, cfg.n_feats, cfg.d_hidden, tcfg.steps, tcfg.batch_size
     model0 = ToyModel(cfg, torch.Generator().manual_seed(tcfg.seed))
@@ -591,7 +827,10 @@ def train_fast(cfg: ModelConfig, # the models
         snap_row[snaps] = np.arange(len(snaps))
         snap_W = np.empty((len(snaps), N, nw), np.float32); snap_b = np.empty((len(snaps), N, nf), np.float32)
     kind, relu = _OPT_KIND[tcfg.optimizer], cfg.activation == "relu"
-    if cfg.is_default_kind:
+    if nf * m >= _BLOCKED_MIN:
+        T, flags = _blocked_tile(nf), (cfg.hidden_activation == "relu", cfg.tied, cfg.signed, cfg.task == "abs")
+        kernel = lambda *a: _train_kernel_blocked(*a[:18], *flags, *a[18:])
+    elif cfg.is_default_kind:
         T, kernel = _tile_len(nf, m), _kernel_for(nf, m, relu)
     else:
         T, flags = _KINDS_TILE, (cfg.hidden_activation == "relu", cfg.tied, cfg.signed, cfg.task == "abs")
