@@ -365,6 +365,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'toymodels.results._encode_canary': ('a3_reproducibility.html#_encode_canary', 'toymodels/results.py'),
                                    'toymodels.results._engines_canary': ('a3_reproducibility.html#_engines_canary', 'toymodels/results.py'),
                                    'toymodels.results._executor': ('a3_reproducibility.html#_executor', 'toymodels/results.py'),
+                                   'toymodels.results._kinds_canary': ('a3_reproducibility.html#_kinds_canary', 'toymodels/results.py'),
                                    'toymodels.results._load_npz': ('a3_reproducibility.html#_load_npz', 'toymodels/results.py'),
                                    'toymodels.results._paths': ('a3_reproducibility.html#_paths', 'toymodels/results.py'),
                                    'toymodels.results._save_npz': ('a3_reproducibility.html#_save_npz', 'toymodels/results.py'),

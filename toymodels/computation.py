@@ -169,7 +169,7 @@ def abs_census(W: Float[Tensor, "inst feats hidden"], # input weights
 # %% ../chapters/09_computation.ipynb #0237b4bb
 SPARSITY_PARAMS = {"n_feats": 100, "d_hidden": 40, "importance_decay": 0.8,
                    "densities": [1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001], "n_seeds": 3,
-                   "train": TrainConfig(seed=8100, steps=2500).to_dict(), "eval_samples": 2**15}
+                   "train": TrainConfig(seed=8100).to_dict(), "eval_samples": 2**15}
 
 @experiment("computation_sparsity", SPARSITY_PARAMS, "|x| of n=100 features (I=0.8^i) with m=40 ReLU neurons: 7 sparsities x 3 seeds")
 def run_sparsity(params: dict, progress: bool = True) -> dict[str, np.ndarray]:

@@ -225,6 +225,28 @@ def _engines_canary() -> dict:
         out.update({f"{name}.W": r.W.numpy(), f"{name}.b": r.b.numpy(), f"{name}.loss": r.losses.numpy()})
     return out
 
+# name: (n_feats, d_hidden, ModelConfig kind fields, density per instance, steps): the §7 and §8 model kinds, and the
+# blocked kernel the compiled engine uses from n_feats * d_hidden >= 1000 on
+_KIND_RUNS = {
+    "fast_10x5_hidden_relu": (10, 5, {"hidden_activation": "relu"}, [1.0, 0.3, 0.1, 0.03], 200),
+    "fast_50x20_blocked": (50, 20, {}, [1.0, 0.1, 0.02, 0.005], 60),
+    "fast_50x20_abs_blocked": (50, 20, {"hidden_activation": "relu", "tied": False, "task": "abs"}, [1.0, 0.1, 0.02, 0.005], 60),
+}
+
+@canary("kinds")
+def _kinds_canary() -> dict:
+    "Short trainings of the other model kinds and of the large-model kernel: final weights and the logged losses."
+    from toymodels.core import ModelConfig, TrainConfig, train
+    out = {}
+    for name, (n, m, kind, dens, steps) in _KIND_RUNS.items():
+        cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=len(dens), density=[[d] * n for d in dens],
+                          importance=[0.9 ** i for i in range(n)], **kind)
+        r = train(cfg, TrainConfig(steps=steps, batch_size=256, lr=1e-2, seed=7, log_every=20, engine="fast"), progress=False)
+        k = slice(0, 8)  # the first 8 features' weights suffice to see a change, and keep the sidecars small
+        out.update({f"{name}.W": r.W[:, k].numpy(), f"{name}.b": r.b.numpy(), f"{name}.loss": r.losses.numpy()})
+        if not cfg.tied: out[f"{name}.W_out"] = r.W_out[:, k].numpy()
+    return out
+
 _canary_cache: dict[str, dict] = {}
 
 def canary_values(names: list[str] | None = None, # canaries to run (default: all)
