@@ -98,11 +98,11 @@ def factor_name(k: int, d: int) -> str:
     return FACTOR_NAMES.get((k, d), f"{k} in {d}-d")
 
 # %% ../chapters/05_geometry.ipynb #77133bbd
-UNIFORM_PARAMS = {"n_feats": 100, "d_hidden": 10,
-                  "inv_density": np.round(np.concatenate([np.geomspace(1, 10, 28), np.geomspace(10, 100, 6)[1:]]), 4).tolist(),
+UNIFORM_PARAMS = {"n_feats": 400, "d_hidden": 30,   # the paper's size
+                  "inv_density": np.round(np.concatenate([np.geomspace(1, 10, 31), np.geomspace(10, 100, 11)[1:]]), 4).tolist(),
                   "train": TrainConfig(seed=3000).to_dict()}
 
-@experiment("geometry_uniform", UNIFORM_PARAMS, "n=100, m=10, equal importance: one model at each of 33 sparsities")
+@experiment("geometry_uniform", UNIFORM_PARAMS, "n=400, m=30, equal importance: one model at each of 41 sparsities")
 def run_uniform(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
     "One model per sparsity, all features equally important, trained together."
     inv = np.asarray(params["inv_density"]); n = params["n_feats"]
