@@ -158,7 +158,7 @@ def test_canary_ignores_plotting_and_prose(tmp_path, monkeypatch, registered):
 def test_result_made_before_canaries_is_not_verified(tmp_path, registered):
     R.save_result("_t_square", {"y": np.array(9)}, R.REGISTRY["_t_square"].params, data_dir=tmp_path)  # no canary
     assert R.result_status("_t_square", R.REGISTRY["_t_square"].params, tmp_path) == "ok"
-    assert R.verify(["_t_square"], tmp_path)[0][1:] == ("stale", "canary moved: engines (the code behaves differently)")
+    assert R.verify(["_t_square"], tmp_path)[0][1:] == ("stale", "canary moved: engines, kinds (the code behaves differently)")
 
 
 def test_sidecar_records_the_code_and_machine(tmp_path, registered):

@@ -99,7 +99,7 @@ def neuron_census(W: Float[np.ndarray, "*inst feats hidden"], threshold: float =
 # %% ../chapters/08_privileged_basis.ipynb #b5d1ba13
 SWEEP_PARAMS = {"n_feats": 10, "d_hidden": 5, "importance_decay": 0.75,
                 "density": [1.0, 0.6, 0.3, 0.15, 0.12, 0.065, 0.03], "n_models": 32,
-                "train": TrainConfig(seed=7000, batch_size=128).to_dict(), "eval_samples": 2**17}
+                "train": TrainConfig(seed=9000, batch_size=128).to_dict(), "eval_samples": 2**17}
 
 def sweep_importance(params: dict) -> np.ndarray:
     "I_i = decay^i."
