@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from jaxtyping import Float
 from torch import Tensor
 
-from .core import (ModelConfig, TrainConfig, ToyModel, train, evaluate_loss, importance_colors, IMPORTANCE_CMAP,
+from .core import (ModelConfig, TrainConfig, train, evaluate_loss, importance_colors, IMPORTANCE_CMAP,
                             PALETTE, with_style)
 from .results import experiment
 
