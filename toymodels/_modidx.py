@@ -256,6 +256,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'toymodels.geometry.run_nonuniform': ('geometry.html#run_nonuniform', 'toymodels/geometry.py'),
                                     'toymodels.geometry.run_readings': ('geometry.html#run_readings', 'toymodels/geometry.py'),
                                     'toymodels.geometry.run_uniform': ('geometry.html#run_uniform', 'toymodels/geometry.py'),
+                                    'toymodels.geometry.run_uniform_edges': ('geometry.html#run_uniform_edges', 'toymodels/geometry.py'),
                                     'toymodels.geometry.tegum_factors': ('geometry.html#tegum_factors', 'toymodels/geometry.py')},
             'toymodels.intro': { 'toymodels.intro.check_antipodal_pairs': ('introduction.html#check_antipodal_pairs', 'toymodels/intro.py'),
                                  'toymodels.intro.check_dense': ('introduction.html#check_dense', 'toymodels/intro.py'),

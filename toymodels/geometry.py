@@ -20,13 +20,13 @@ from .core import (grouped_sampler, draw_vectors, draw_gram, ModelConfig, TrainC
 from .results import experiment
 
 # %% auto #0
-__all__ = ['FRACTIONS', 'FRACTION_NAMES', 'FACTOR_NAMES', 'UNIFORM_PARAMS', 'NONUNIFORM_PARAMS', 'READINGS', 'READINGS_PARAMS',
-           'CORRELATED_PARAMS', 'RELATIONS', 'dimensions_per_feature', 'nearest_fraction', 'packing_stats',
-           'fraction_baseline', 'tegum_factors', 'factor_name', 'run_uniform', 'plot_feature_dimensionality',
-           'factor_census', 'factor_plane', 'plot_factors', 'pentagon_init', 'digons_init', 'nonuniform_class',
-           'nonuniform_config', 'run_nonuniform', 'crossing', 'plot_collapse', 'reading_density', 'run_readings',
-           'branch_crossing', 'reading_classes', 'plot_readings', 'pair_cosines', 'correlated_runs', 'run_correlated',
-           'pair_relation', 'plot_feature_sets']
+__all__ = ['FRACTIONS', 'FRACTION_NAMES', 'FACTOR_NAMES', 'UNIFORM_PARAMS', 'UNIFORM_EDGE_PARAMS', 'NONUNIFORM_PARAMS',
+           'READINGS', 'READINGS_PARAMS', 'CORRELATED_PARAMS', 'RELATIONS', 'dimensions_per_feature',
+           'nearest_fraction', 'packing_stats', 'fraction_baseline', 'tegum_factors', 'factor_name', 'run_uniform',
+           'run_uniform_edges', 'plot_feature_dimensionality', 'factor_census', 'factor_plane', 'plot_factors',
+           'pentagon_init', 'digons_init', 'nonuniform_class', 'nonuniform_config', 'run_nonuniform', 'crossing',
+           'plot_collapse', 'reading_density', 'run_readings', 'branch_crossing', 'reading_classes', 'plot_readings',
+           'pair_cosines', 'correlated_runs', 'run_correlated', 'pair_relation', 'plot_feature_sets']
 
 # %% ../chapters/05_geometry.ipynb #cbdcfba4
 FRACTIONS = (1.0, 0.75, 2 / 3, 0.5, 0.4, 0.375, 0.0)
@@ -111,6 +111,17 @@ def run_uniform(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
     res = train(cfg, TrainConfig.from_dict(params["train"]), progress=progress)
     return {"inv_density": inv, "W": res.W.numpy(), "b": res.b.numpy(), "train_loss": res.losses[-1].numpy()}
 
+
+# %% ../chapters/05_geometry.ipynb #73ce4afc
+UNIFORM_EDGE_PARAMS = {**UNIFORM_PARAMS, "n_seeds": 2, "train": TrainConfig(seed=3100).to_dict(),
+                       "inv_density": [v for v in UNIFORM_PARAMS["inv_density"] if 1.8 <= v <= 2.4 or 3.3 <= v <= 4.4]}
+
+@experiment("geometry_uniform_edges", UNIFORM_EDGE_PARAMS, "n=400, m=30: 2 more models at each of 8 sparsities at the digon plateau's edges")
+def run_uniform_edges(params: dict, progress: bool = True) -> dict[str, np.ndarray]:
+    "More seeds where the plateau's edges are: every sparsity `n_seeds` times, all trained together; arrays lead (sparsity, seed)."
+    k, inv = params["n_seeds"], params["inv_density"]
+    out = run_uniform({**params, "inv_density": np.repeat(inv, k).tolist()}, progress)
+    return {"inv_density": np.asarray(inv)} | {key: v.reshape(len(inv), k, *v.shape[1:]) for key, v in out.items() if key != "inv_density"}
 
 # %% ../chapters/05_geometry.ipynb #30cdb485
 _FRACTION_STYLE = {"color": "0.55", "lw": 0.7, "ls": "--", "zorder": 0}
