@@ -179,3 +179,14 @@ def test_reading_density_and_branch_crossing():
     x = branch_crossing(f, loss, cls)
     assert 2 < x < 4
     np.testing.assert_allclose(x, crossing(f[1:4], loss[1:4, 1] - loss[1:4, 0]))
+
+
+def test_uniform_edges_trains_every_sparsity_once_per_seed():
+    "Arrays lead (sparsity, seed); the seeds of one sparsity are different models."
+    from toymodels.geometry import UNIFORM_EDGE_PARAMS, run_uniform_edges
+    small = {**UNIFORM_EDGE_PARAMS, "n_feats": 12, "d_hidden": 3, "inv_density": [1.5, 4.0], "n_seeds": 2,
+             "train": {**UNIFORM_EDGE_PARAMS["train"], "steps": 50}}
+    out = run_uniform_edges(small, progress=False)
+    assert out["W"].shape == (2, 2, 12, 3) and out["b"].shape == (2, 2, 12)
+    assert not np.allclose(out["W"][0, 0], out["W"][0, 1])
+    assert all(1.8 <= v <= 2.4 or 3.3 <= v <= 4.4 for v in UNIFORM_EDGE_PARAMS["inv_density"]) and len(UNIFORM_EDGE_PARAMS["inv_density"]) == 8
