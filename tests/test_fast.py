@@ -198,7 +198,6 @@ def test_kinds_kernel_replays_autograd_and_torch_optim_exactly(kind, optimizer):
     """`_train_kernel_kinds` (every kind other than the default) equals a step-by-step replay with autograd and
     `torch.optim` on the kernel's own batches (`sample_batch(..., signed=cfg.signed)`), dense and sparse instances."""
     import toymodels.fast as fast
-    from toymodels.core import SCHEDULES, make_optimizer
     n, m = 6, 4
     dens = [[1.0] * n, [0.5] * n, [0.01] * n, [0.03] * n, [0.1] * n]
     cfg = ModelConfig(n_feats=n, d_hidden=m, n_inst=len(dens), density=dens, importance=[0.9**i for i in range(n)], **KINDS[kind])
@@ -206,15 +205,7 @@ def test_kinds_kernel_replays_autograd_and_torch_optim_exactly(kind, optimizer):
     assert sparse.any() and not sparse.all()
     tcfg = TrainConfig(steps=30, batch_size=100, lr=1e-2, optimizer=optimizer, schedule="cosine", seed=6, log_every=7)
     res = train_fast(cfg, tcfg, progress=False)
-    model = ToyModel(cfg, torch.Generator().manual_seed(tcfg.seed))
-    opt = make_optimizer(list(model.parameters()), tcfg)
-    replay = []
-    for s in range(tcfg.steps):
-        for group in opt.param_groups: group["lr"] = tcfg.lr * SCHEDULES[tcfg.schedule](s, tcfg.steps)
-        x = sample_batch(cfg.density_table(), tcfg.batch_size, tcfg.seed, s, signed=cfg.signed)
-        loss = loss_per_instance(model(x), model.target(x), model.importance)
-        opt.zero_grad(); loss.sum().backward(); opt.step()
-        if s % tcfg.log_every == 0 or s == tcfg.steps - 1: replay.append(loss.detach())
+    model, replay = _autograd_replay(cfg, tcfg)
     for got, want in [(res.W, model.W), (res.W_out, model.W_out), (res.b, model.b)]:
         torch.testing.assert_close(got, want.detach(), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(res.losses, torch.stack(replay), rtol=1e-4, atol=1e-7)
@@ -296,7 +287,6 @@ def test_blocked_kernel_replays_autograd_and_torch_optim_exactly(kind):
     steps move a weight by ±lr whatever its gradient's size, so a gradient of ~1e-9 summed in another order can flip
     a step; Adam is compared with the per-sample kernels in the next test."""
     import toymodels.fast as fast
-    from toymodels.core import SCHEDULES, make_optimizer
     n, m = 50, 20
     assert n * m >= fast._BLOCKED_MIN and fast._blocked_tile(n) < 600
     dens = [[1.0] * n, [0.03] * n, [0.01] * n, [0.002] * n, [0.1] * n]  # q = 1, .78, .39 (sparse), .10 (sparse), .99
@@ -306,15 +296,7 @@ def test_blocked_kernel_replays_autograd_and_torch_optim_exactly(kind):
     assert sparse.any() and not sparse.all()
     tcfg = TrainConfig(steps=25, batch_size=600, lr=0.5, optimizer="sgd", schedule="cosine", seed=6, log_every=6)
     res = train_fast(cfg, tcfg, progress=False)
-    model = ToyModel(cfg, torch.Generator().manual_seed(tcfg.seed))
-    opt = make_optimizer(list(model.parameters()), tcfg)
-    replay = []
-    for s in range(tcfg.steps):
-        for group in opt.param_groups: group["lr"] = tcfg.lr * SCHEDULES[tcfg.schedule](s, tcfg.steps)
-        x = sample_batch(cfg.density_table(), tcfg.batch_size, tcfg.seed, s, signed=cfg.signed)
-        loss = loss_per_instance(model(x), model.target(x), model.importance)
-        opt.zero_grad(); loss.sum().backward(); opt.step()
-        if s % tcfg.log_every == 0 or s == tcfg.steps - 1: replay.append(loss.detach())
+    model, replay = _autograd_replay(cfg, tcfg)
     for got, want in [(res.W, model.W), (res.W_out, model.W_out), (res.b, model.b)]:
         if want is not None:
             torch.testing.assert_close(got, want.detach(), rtol=1e-4, atol=1e-5)
@@ -368,3 +350,18 @@ def test_blocked_same_statistics_as_torch_and_reference(case):
         assert abs(t) < 4, (other, t, res["fast"].mean().item(), res[other].mean().item())
         assert abs(res["fast"].mean() / res[other].mean() - 1) < 0.06
     assert res["fast"].mean() < 0.8 * init.mean()
+
+
+def _autograd_replay(cfg, tcfg):
+    "Train `cfg` with autograd and torch.optim on the compiled engine's own batches (`sample_batch`): the model and its logged losses."
+    from toymodels.core import SCHEDULES, make_optimizer
+    model = ToyModel(cfg, torch.Generator().manual_seed(tcfg.seed))
+    opt = make_optimizer(list(model.parameters()), tcfg)
+    replay = []
+    for s in range(tcfg.steps):
+        for group in opt.param_groups: group["lr"] = tcfg.lr * SCHEDULES[tcfg.schedule](s, tcfg.steps)
+        x = sample_batch(cfg.density_table(), tcfg.batch_size, tcfg.seed, s, signed=cfg.signed)
+        loss = loss_per_instance(model(x), model.target(x), model.importance)
+        opt.zero_grad(); loss.sum().backward(); opt.step()
+        if s % tcfg.log_every == 0 or s == tcfg.steps - 1: replay.append(loss.detach())
+    return model, replay
