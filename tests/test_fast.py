@@ -74,16 +74,7 @@ def test_sparse_sampler_distribution():
 def test_deterministic_and_chunk_thread_independent():
     cfg = ModelConfig(n_feats=5, d_hidden=2, n_inst=9, density=0.1, importance=[0.9**i for i in range(5)])
     tcfg = TrainConfig(steps=60, batch_size=100, seed=3, log_every=7)
-    a = train_fast(cfg, tcfg, progress=False)
-    b = train_fast(cfg, tcfg, progress=False, chunk=4)
-    nt = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        c = train_fast(cfg, tcfg, progress=False)
-    finally:
-        numba.set_num_threads(nt)
-    for r in (b, c):
-        assert torch.equal(a.W, r.W) and torch.equal(a.b, r.b) and torch.equal(a.losses, r.losses)
+    a = _same_in_chunks_and_one_thread(cfg, tcfg, chunk=4)
     d = train_fast(cfg, TrainConfig(steps=60, batch_size=100, seed=4, log_every=7), progress=False)
     assert not torch.equal(a.W, d.W)
     # same initial weights as the torch engine
@@ -325,16 +316,7 @@ def test_blocked_kernel_deterministic_and_chunk_thread_independent():
     cfg = ModelConfig(n_feats=40, d_hidden=25, n_inst=5, density=[[1.0] * 40, [0.05] * 40, [0.01] * 40, [0.003] * 40, [0.2] * 40],
                       hidden_activation="relu", tied=False, task="abs")
     tcfg = TrainConfig(steps=20, batch_size=300, seed=3, log_every=4)
-    a = train_fast(cfg, tcfg, progress=False)
-    b = train_fast(cfg, tcfg, progress=False, chunk=2)
-    nt = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        c = train_fast(cfg, tcfg, progress=False)
-    finally:
-        numba.set_num_threads(nt)
-    for r in (b, c):
-        assert torch.equal(a.W, r.W) and torch.equal(a.W_out, r.W_out) and torch.equal(a.b, r.b) and torch.equal(a.losses, r.losses)
+    _same_in_chunks_and_one_thread(cfg, tcfg, chunk=2)
 
 
 @pytest.mark.parametrize("case", ["abs_sparse", "default_dense"])
@@ -365,3 +347,18 @@ def _autograd_replay(cfg, tcfg):
         opt.zero_grad(); loss.sum().backward(); opt.step()
         if s % tcfg.log_every == 0 or s == tcfg.steps - 1: replay.append(loss.detach())
     return model, replay
+
+
+def _same_in_chunks_and_one_thread(cfg, tcfg, chunk):
+    "Train with the compiled engine as is, in chunks of `chunk` instances, and on one thread: bit-identical; returns the first."
+    a = train_fast(cfg, tcfg, progress=False)
+    b = train_fast(cfg, tcfg, progress=False, chunk=chunk)
+    nt = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        c = train_fast(cfg, tcfg, progress=False)
+    finally:
+        numba.set_num_threads(nt)
+    for r in (b, c):
+        assert torch.equal(a.W, r.W) and torch.equal(a.W_out, r.W_out) and torch.equal(a.b, r.b) and torch.equal(a.losses, r.losses)
+    return a
