@@ -14,7 +14,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .core import (ModelConfig, TrainConfig, ToyModel, TrainResult, train, sample_features, make_optimizer,
-                            loss_per_instance, SCHEDULES, PALETTE, with_style)
+                            loss_per_instance, gram, SCHEDULES, PALETTE, with_style)
 from .results import experiment
 
 # %% auto #0
@@ -52,7 +52,7 @@ def example_loss(W: Float[Tensor, "inst feats hidden"], b: Float[Tensor, "inst f
 # %% ../chapters/07_adversarial.ipynb #f308685f
 def attack_directions(W: Float[Tensor, "inst feats hidden"], eps: float = 1e-12) -> Float[Tensor, "inst cand feats"]:
     "The paper's candidate attack directions (WᵀW)_k / ‖(WᵀW)_k‖, one per feature k (0 for a feature with W_k = 0)."
-    G = einsum(W, W, "inst i hidden, inst j hidden -> inst i j")
+    G = gram(W)
     norm = G.norm(dim=-1, keepdim=True)
     return torch.where(norm > eps, G / norm.clamp_min(eps), torch.zeros_like(G))
 
@@ -65,7 +65,7 @@ def paper_attack(W: Float[Tensor, "inst feats hidden"], b: Float[Tensor, "inst f
                  chunk: int = 2048, # examples per chunk (bounds memory)
                 ) -> tuple[Float[Tensor, "inst batch feats"], Float[Tensor, "inst batch"]]:
     "The paper's analytic attack: of the candidates λ(WᵀW)_k/‖(WᵀW)_k‖, the one that most increases each example's loss. Returns (δ, loss increase)."
-    G = einsum(W, W, "inst i hidden, inst j hidden -> inst i j")
+    G = gram(W)
     dirs = torch.cat([s * attack_directions(W) for s in signs], 1)                  # (inst, cand, feats)
     shift = radius.view(-1, 1, 1) * einsum(dirs, G, "inst cand j, inst i j -> inst cand i")  # WᵀW δ of each candidate
     imp = importance[:, None, None, :]
