@@ -3,6 +3,7 @@
 # %% ../chapters/09_computation.ipynb #ad26552e
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
@@ -11,7 +12,7 @@ import matplotlib.pyplot as plt
 from jaxtyping import Float
 from torch import Tensor
 
-from .core import (ModelConfig, TrainConfig, train, evaluate_loss, importance_colors, IMPORTANCE_CMAP,
+from .core import (ModelConfig, TrainConfig, train, sweep_config, evaluate_loss, importance_colors, IMPORTANCE_CMAP,
                             PALETTE, with_style)
 from .results import experiment
 
@@ -30,16 +31,14 @@ def abs_config(n_feats: int, # n
                n_seeds: int, # independent models per density
                importance: float | Sequence[float] = 1.0, # I_i
               ) -> ModelConfig:
-    """One batched config of §8's model: instance `k * n_seeds + s` is seed `s` at density `densities[k]`.
+    """`sweep_config` for §8's model: instance `k * n_seeds + s` is seed `s` at density `densities[k]`.
 
     >>> cfg = abs_config(4, 8, densities=[1.0, 0.1], n_seeds=2)
     >>> cfg.n_inst, cfg.task, cfg.tied, cfg.density_table()[:, 0].tolist()
     (4, 'abs', False, [1.0, 1.0, 0.10000000149011612, 0.10000000149011612])
     """
-    dens = np.repeat(np.asarray(densities, dtype=np.float64), n_seeds)
-    imp = importance if np.ndim(importance) == 0 else list(importance)
-    return ModelConfig(n_feats=n_feats, d_hidden=d_hidden, n_inst=len(dens), importance=imp,
-                       density=np.broadcast_to(dens[:, None], (len(dens), n_feats)).tolist(), **ABS_KIND)
+    imp = [importance] * n_feats if np.ndim(importance) == 0 else list(importance)
+    return dataclasses.replace(sweep_config(n_feats, d_hidden, densities, n_seeds, imp), **ABS_KIND)
 
 def exact_abs_weights(n_feats: int, # n; the model has m = 2n neurons
                      ) -> tuple[Float[Tensor, "1 feats hidden"], Float[Tensor, "1 feats hidden"], Float[Tensor, "1 feats"]]:
